@@ -1,0 +1,66 @@
+/* Activations and their exact derivatives. MUPC_ACT is fixed at build time
+ * (-DMUPC_ACT=n, the order of mupc_act in mupc.h), so each network's
+ * program carries one activation with no branch in the inner loops. */
+#define ACT_LINEAR 0
+#define ACT_RELU 1
+#define ACT_TANH 2
+#define ACT_HARD_TANH 3
+#define ACT_LEAKY_RELU 4
+#define ACT_GELU 5
+#define ACT_SELU 6
+#define ACT_SILU 7
+
+#ifndef MUPC_ACT
+#define MUPC_ACT ACT_RELU
+#endif
+
+#define SELU_ALPHA 1.6732632423543772f
+#define SELU_SCALE 1.0507009873554805f
+#define INV_SQRT2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+inline float phi(float x) {
+#if MUPC_ACT == ACT_LINEAR
+  return x;
+#elif MUPC_ACT == ACT_RELU
+  return x > 0.0f ? x : 0.0f;
+#elif MUPC_ACT == ACT_TANH
+  return tanh(x);
+#elif MUPC_ACT == ACT_HARD_TANH
+  return clamp(x, -1.0f, 1.0f);
+#elif MUPC_ACT == ACT_LEAKY_RELU
+  return x > 0.0f ? x : 0.01f * x;
+#elif MUPC_ACT == ACT_GELU
+  return 0.5f * x * (1.0f + erf(x * INV_SQRT2));
+#elif MUPC_ACT == ACT_SELU
+  return x > 0.0f ? SELU_SCALE * x : SELU_SCALE * SELU_ALPHA * (exp(x) - 1.0f);
+#elif MUPC_ACT == ACT_SILU
+  return x / (1.0f + exp(-x));
+#else
+#error "unknown MUPC_ACT"
+#endif
+}
+
+/* Kinks take the derivative of the side that is flat or left: relu'(0) = 0,
+ * leaky'(0) = 0.01, hard_tanh'(±1) = 0. */
+inline float dphi(float x) {
+#if MUPC_ACT == ACT_LINEAR
+  return 1.0f;
+#elif MUPC_ACT == ACT_RELU
+  return x > 0.0f ? 1.0f : 0.0f;
+#elif MUPC_ACT == ACT_TANH
+  float t = tanh(x);
+  return 1.0f - t * t;
+#elif MUPC_ACT == ACT_HARD_TANH
+  return (x > -1.0f && x < 1.0f) ? 1.0f : 0.0f;
+#elif MUPC_ACT == ACT_LEAKY_RELU
+  return x > 0.0f ? 1.0f : 0.01f;
+#elif MUPC_ACT == ACT_GELU
+  return 0.5f * (1.0f + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * exp(-0.5f * x * x);
+#elif MUPC_ACT == ACT_SELU
+  return x > 0.0f ? SELU_SCALE : SELU_SCALE * SELU_ALPHA * exp(x);
+#elif MUPC_ACT == ACT_SILU
+  float s = 1.0f / (1.0f + exp(-x));
+  return s * (1.0f + x * (1.0f - s));
+#endif
+}

@@ -1,0 +1,131 @@
+/* Predictive-coding elementwise kernels. Layouts (row-major, one sample a
+ * row): z, a, e, bp are (L-1, B, N) with slot l-1 holding hidden layer l;
+ * pred is (L-2, B, N) with slot l-2 holding φ(z_{l-1}) W_lᵀ, unscaled.
+ * A band is the hidden layers lo … L-1 (1-based); kernels index elements of
+ * the band from its first layer, so a narrower band is a smaller launch. */
+
+/* Feedforward of one hidden layer l >= 2: z_l = a·pred + s·z_{l-1}, a_l = φ(z_l). */
+__kernel void ff_hidden(__global float *z, __global float *a, __global const float *pred,
+                        const int zoff, const int poff, const int bn, const float scale,
+                        const float skip) {
+  const int i = get_global_id(0);
+  if (i >= bn) return;
+  const float v = scale * pred[poff + i] + skip * z[zoff - bn + i];
+  z[zoff + i] = v;
+  a[zoff + i] = phi(v);
+}
+
+/* Layer 1: z_1 = f_1(x), computed once per batch into f1. */
+__kernel void ff_first(__global float *z, __global float *a, __global const float *f1,
+                       const int bn) {
+  const int i = get_global_id(0);
+  if (i >= bn) return;
+  z[i] = f1[i];
+  a[i] = phi(f1[i]);
+}
+
+/* Hidden errors e_l = z_l − f_l(z_{l-1}) over the band starting at layer lo. */
+__kernel void pc_errors(__global const float *z, __global const float *pred,
+                        __global const float *f1, __global float *e, const int lo,
+                        const int count, const int bn, const float scale, const float skip) {
+  const int g = get_global_id(0);
+  if (g >= count) return;
+  const int i = (lo - 1) * bn + g;
+  float p;
+  if (i < bn)
+    p = f1[i];
+  else
+    p = scale * pred[i - bn] + skip * z[i - bn];
+  e[i] = z[i] - p;
+}
+
+/* Output error and per-sample loss, one work-item per sample. logits =
+ * scale · predL. MSE: e = y − logits, loss = ½‖e‖². CE: e = y − softmax,
+ * loss = −Σ y log softmax. out, when write_out, receives the prediction. */
+__kernel void out_error(__global const float *predl, __global const float *y,
+                        __global float *el, __global float *loss, const int batch,
+                        const int classes, const float scale, const int ce) {
+  const int b = get_global_id(0);
+  if (b >= batch) return;
+  const int o = b * classes;
+  float acc = 0.0f;
+  if (!ce) {
+    for (int k = 0; k < classes; k++) {
+      const float d = y[o + k] - scale * predl[o + k];
+      el[o + k] = d;
+      acc += 0.5f * d * d;
+    }
+  } else {
+    float mx = -INFINITY;
+    for (int k = 0; k < classes; k++) mx = fmax(mx, scale * predl[o + k]);
+    float sum = 0.0f;
+    for (int k = 0; k < classes; k++) sum += exp(scale * predl[o + k] - mx);
+    const float lse = mx + log(sum);
+    for (int k = 0; k < classes; k++) {
+      const float logp = scale * predl[o + k] - lse;
+      el[o + k] = y[o + k] - exp(logp);
+      acc -= y[o + k] * logp;
+    }
+  }
+  loss[b] = acc;
+}
+
+/* The activity gradient of the band, the update, and φ of the new value in
+ * one pass:
+ *   dz_l = (1/B)[e_l − φ'(z_l) ⊙ (a_{l+1} bp_l) − s_{l+1} e_{l+1}]
+ * where bp_l = E_{l+1} W_{l+1} (unscaled) and e_{l+1} is hidden for l < L-1
+ * (the top layer takes the readout's scale and no skip). adam != 0 runs
+ * Adam with bias corrections c1 = 1/(1−β1^t), c2 = 1/(1−β2^t). */
+__kernel void pc_update(__global float *z, __global float *a, __global const float *e,
+                        __global const float *bp, __global float *dz, __global float *m,
+                        __global float *v, const int lo, const int count, const int bn,
+                        const int top, const float scale_h, const float skip_h,
+                        const float scale_top, const float inv_b, const float lr,
+                        const int store_dz, const int adam, const float b1, const float b2,
+                        const float eps, const float c1, const float c2) {
+  const int g = get_global_id(0);
+  if (g >= count) return;
+  const int i = (lo - 1) * bn + g;
+  const float zi = z[i];
+  float grad;
+  if (i < top) /* a hidden layer above */
+    grad = e[i] - dphi(zi) * (scale_h * bp[i]) - skip_h * e[i + bn];
+  else
+    grad = e[i] - dphi(zi) * (scale_top * bp[i]);
+  grad *= inv_b;
+  if (store_dz) dz[i] = grad;
+  float step;
+  if (adam) {
+    const float mi = b1 * m[i] + (1.0f - b1) * grad;
+    const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    step = (mi * c1) / (sqrt(vi * c2) + eps);
+  } else {
+    step = grad;
+  }
+  const float zn = zi - lr * step;
+  z[i] = zn;
+  a[i] = phi(zn);
+}
+
+/* Backprop: δ-scaled errors from the layer above, the same form as the PC
+ * equilibrium: e_l = φ'(z_l) ⊙ (a_{l+1} bp_l) + s_{l+1} e_{l+1}. One layer. */
+__kernel void bp_backward(__global const float *z, __global float *e, __global const float *bp,
+                          const int off, const int bn, const float scale, const float skip,
+                          const int has_skip) {
+  const int g = get_global_id(0);
+  if (g >= bn) return;
+  const int i = off + g;
+  float v = dphi(z[i]) * (scale * bp[i]);
+  if (has_skip) v += skip * e[i + bn];
+  e[i] = v;
+}
+
+/* a = φ(z) over [off, off + n), after the host wrote activities. */
+__kernel void refresh_act(__global const float *z, __global float *a, const int off,
+                          const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  a[off + i] = phi(z[off + i]);
+}

@@ -1,0 +1,323 @@
+/* mupc — μPC predictive-coding training on any OpenCL device.
+ *
+ * The error rule, written once: every function that can fail returns an int
+ * status, 0 (MUPC_OK) on success and a negative code otherwise. Codes in
+ * -1…-999 are OpenCL's own values, -1000…-2999 are CLBlast's, and -3000…
+ * are mupc's. mupc_strerror() names any of them; mupc_errmsg() gives the
+ * detail of the last failure on the calling thread (which file, which flag,
+ * which device). Outputs are written only on success. The library never
+ * prints and never calls exit() or abort(). */
+#ifndef MUPC_H
+#define MUPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MUPC_VERSION "0.1.0"
+
+/* ---- status codes ------------------------------------------------------ */
+
+#define MUPC_STATUS_MAP(X)                                                     \
+  X(OK, 0, "success")                                                          \
+  X(EINVAL, -3001, "invalid argument")                                         \
+  X(ENOMEM, -3002, "out of host memory")                                       \
+  X(ENOPLATFORM, -3003, "no OpenCL platform found")                            \
+  X(ENODEVICE, -3004, "no OpenCL device matches")                              \
+  X(EBUILD, -3005, "OpenCL program build failed")                              \
+  X(EIO, -3006, "input/output error")                                          \
+  X(EFORMAT, -3007, "malformed file")                                          \
+  X(ESHAPE, -3008, "shape does not match the configuration")                   \
+  X(EDEVMEM, -3009, "device memory exhausted")                                 \
+  X(EGEMM, -3010, "CLBlast GEMM failed")                                       \
+  X(ENONFINITE, -3011, "non-finite value (NaN or inf)")                        \
+  X(ENOSPC, -3012, "no space left on device")                                  \
+  X(EINTR, -3013, "interrupted")
+
+typedef enum {
+#define MUPC__ENUM(name, value, text) MUPC_##name = (value),
+  MUPC_STATUS_MAP(MUPC__ENUM)
+#undef MUPC__ENUM
+} mupc_status;
+
+/* Name of any status: mupc's, OpenCL's ("CL_OUT_OF_RESOURCES") or
+ * CLBlast's. Never NULL. */
+const char *mupc_strerror(int status);
+/* Detail of the last failure on this thread ("" if none). */
+const char *mupc_errmsg(void);
+
+/* ---- devices ----------------------------------------------------------- */
+
+typedef struct mupc_device_info {
+  int platform_index; /* as clinfo -l numbers them */
+  int device_index;
+  char platform[128];
+  char name[128];
+  char vendor[128];
+  char type[8]; /* "cpu", "gpu", "accel", "other" */
+  unsigned compute_units;
+  uint64_t global_mem_bytes;
+  uint64_t max_alloc_bytes;
+  size_t max_work_group_size;
+  char opencl_c_version[64];
+  char driver_version[64];
+  int is_default; /* the device chosen when no SPEC is given */
+} mupc_device_info;
+
+/* Every device of every platform. *out is malloc'd; free() it. A machine
+ * with no platform returns MUPC_ENOPLATFORM. */
+int mupc_device_list(mupc_device_info **out, size_t *count);
+
+/* The device a SPEC selects: "P:D", "cpu", "gpu", or a case-insensitive
+ * substring of the platform name, platform vendor or device name (PoCL's
+ * "pocl" appears only in its vendor). NULL or "" falls back to the
+ * MUPC_DEVICE environment variable, then to the first GPU, the first CPU,
+ * the first device. No match returns MUPC_ENODEVICE with a message that
+ * names the SPEC and lists what exists. */
+int mupc_device_select(const char *spec, mupc_device_info *out);
+
+/* A context, in-order queue and program cache on one device. */
+typedef struct mupc_ctx mupc_ctx;
+
+int mupc_ctx_init(mupc_ctx **ctx, const char *spec);
+void mupc_ctx_free(mupc_ctx *ctx);
+const mupc_device_info *mupc_ctx_device(const mupc_ctx *ctx);
+/* Build log of the last failed program build in this context ("" if none). */
+const char *mupc_ctx_build_log(const mupc_ctx *ctx);
+/* Device memory this context holds in buffers, in bytes. */
+uint64_t mupc_ctx_device_bytes(const mupc_ctx *ctx);
+/* Waits for everything enqueued on the context's queue (timing only). */
+int mupc_ctx_finish(mupc_ctx *ctx);
+
+/* ---- networks ---------------------------------------------------------- */
+
+typedef enum {
+  MUPC_ACT_LINEAR,
+  MUPC_ACT_RELU,
+  MUPC_ACT_TANH,
+  MUPC_ACT_HARD_TANH,
+  MUPC_ACT_LEAKY_RELU,
+  MUPC_ACT_GELU,
+  MUPC_ACT_SELU,
+  MUPC_ACT_SILU,
+  MUPC_ACT_COUNT
+} mupc_act;
+
+typedef enum { MUPC_PARAM_MUPC, MUPC_PARAM_NTP, MUPC_PARAM_SP, MUPC_PARAM_COUNT } mupc_param;
+typedef enum { MUPC_LOSS_MSE, MUPC_LOSS_CE, MUPC_LOSS_COUNT } mupc_loss;
+typedef enum { MUPC_OPTIM_ADAM, MUPC_OPTIM_SGD, MUPC_OPTIM_COUNT } mupc_optim;
+typedef enum { MUPC_AOPTIM_GD, MUPC_AOPTIM_ADAM, MUPC_AOPTIM_COUNT } mupc_aoptim;
+typedef enum { MUPC_ALGO_PC, MUPC_ALGO_BP, MUPC_ALGO_COUNT } mupc_algo;
+
+/* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
+ * *_from_name returns -1 for an unknown name. */
+const char *mupc_act_name(mupc_act a);
+const char *mupc_param_name(mupc_param p);
+const char *mupc_loss_name(mupc_loss l);
+const char *mupc_optim_name(mupc_optim o);
+const char *mupc_aoptim_name(mupc_aoptim o);
+const char *mupc_algo_name(mupc_algo a);
+int mupc_act_from_name(const char *s);
+int mupc_param_from_name(const char *s);
+int mupc_loss_from_name(const char *s);
+int mupc_optim_from_name(const char *s);
+int mupc_aoptim_from_name(const char *s);
+int mupc_algo_from_name(const char *s);
+
+typedef struct mupc_net_params {
+  int input_dim;  /* D */
+  int width;      /* N */
+  int output_dim; /* C */
+  int depth;      /* L, number of weight matrices, >= 2 */
+  int batch;      /* B */
+  mupc_act act;
+  mupc_param param;
+  int skips; /* 1: s_l = 1 on hidden layers */
+  mupc_loss loss;
+  mupc_algo algo;
+  int infer_steps; /* T */
+  float activity_lr;
+  mupc_aoptim activity_optim;
+  float lr;
+  mupc_optim optim;
+  float weight_decay;
+  float adam_beta1, adam_beta2, adam_eps;
+  uint64_t seed;
+  int wavefront; /* 1: compute only the band of layers that can change */
+} mupc_net_params;
+
+/* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
+ * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0, wavefront. */
+mupc_net_params mupc_net_default_params(void);
+/* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
+int mupc_net_params_check(const mupc_net_params *p);
+
+typedef struct mupc_net mupc_net;
+
+/* Allocates every device buffer once and draws the initial weights on the
+ * host from p->seed (see mupc_init_weights). */
+int mupc_net_init(mupc_net **net, mupc_ctx *ctx, const mupc_net_params *p);
+void mupc_net_free(mupc_net *net);
+const mupc_net_params *mupc_net_get_params(const mupc_net *net);
+
+/* Shape [out, in] of weight matrix `layer` (0-based, 0 … L-1). */
+void mupc_net_weight_shape(const mupc_net *net, int layer, int *out_dim, int *in_dim);
+
+typedef struct mupc_step_stats {
+  float train_loss; /* loss of the feedforward output before inference */
+  float energy;     /* total energy F after inference (PC), = loss for BP */
+} mupc_step_stats;
+
+/* One training step on one batch: x is (B, D), y is (B, C) one-hot.
+ * Returns MUPC_ENONFINITE (weights left as updated) if the loss or energy is
+ * not finite. */
+int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step_stats *stats);
+
+/* The step in its parts, for tests and tools. train_step is exactly
+ * load_batch, feedforward, infer(T), weight_grads, update. */
+int mupc_net_load_batch(mupc_net *net, const float *x, const float *y);
+int mupc_net_feedforward(mupc_net *net, float *train_loss);
+int mupc_net_infer(mupc_net *net, int steps);
+int mupc_net_weight_grads(mupc_net *net);
+int mupc_net_update(mupc_net *net);
+/* Energy at the current activities: per_layer has L entries (may be NULL),
+ * *total their sum. Recomputes the errors. */
+int mupc_net_energy(mupc_net *net, float *per_layer, float *total);
+/* ∂F/∂z at the current activities into the ACTIVITY_GRAD tensors, without
+ * changing the activities (recomputes the errors). */
+int mupc_net_activity_grads(mupc_net *net);
+/* The most enqueues (kernels and CLBlast calls) one inference step issued. */
+int mupc_net_enqueues_per_inference_step(const mupc_net *net);
+/* Enqueues issued since init (every kernel and CLBlast call). */
+uint64_t mupc_net_enqueue_count(const mupc_net *net);
+/* Floating-point operations of the GEMMs issued since init, counted as
+ * 2·m·n·k per matrix product (what the wavefront actually ran). */
+uint64_t mupc_net_flop_count(const mupc_net *net);
+/* FLOPs of one training step counted as DESIGN §5, without the wavefront:
+ * (2 + 2T) passes of 2·B·(D·N + (L-2)·N² + N·C) for PC, 3 for BP. */
+double mupc_net_dense_flops_per_step(const mupc_net_params *p);
+/* The device's SGEMM rate in GFLOP/s on this network's GEMM shapes,
+ * batched as the step batches them (CLBlast, `reps` repetitions after one
+ * warm-up). */
+int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
+/* ---- GEMM tuning --------------------------------------------------------
+ * CLBlast's direct GEMM kernel (which runs every GEMM of a step at our
+ * sizes) has tunable tile parameters. mupc_tune searches a set of them on a
+ * network's shapes and stores the best per device (platform, device name,
+ * driver version) in a cache file; mupc_ctx_init applies a cached entry
+ * automatically. The cache is $MUPC_TUNE_CACHE, else
+ * $XDG_CACHE_HOME/mupc/tune.json, else ~/.cache/mupc/tune.json. */
+#define MUPC_TUNE_NPARAMS 10
+typedef struct mupc_tune_result {
+  double gflops_before; /* default parameters */
+  double gflops_after;  /* best found (>= before: defaults are a candidate) */
+  int candidates_tried;
+  char params[256]; /* "WGD=32 MDIMCD=8 ..." of the best */
+  char cache_path[512];
+} mupc_tune_result;
+/* Called after each candidate (may be NULL): index, total, its GFLOP/s
+ * (0 if it failed to build or run). */
+typedef void (*mupc_tune_progress)(int index, int total, double gflops, void *arg);
+int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
+              mupc_tune_progress progress, void *arg, mupc_tune_result *out);
+/* The cache path in use, and whether ctx runs with tuned parameters. */
+int mupc_tune_cache_path(char *dst, size_t n);
+int mupc_ctx_tuned(const mupc_ctx *ctx);
+
+/* Adam weight-update steps taken so far. */
+int64_t mupc_net_optim_step(const mupc_net *net);
+void mupc_net_set_optim_step(mupc_net *net, int64_t t);
+
+/* Feedforward prediction of n samples (any n): yhat is (n, C), the output
+ * f_L (softmax'd for CE). */
+int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat);
+
+/* Host copies of device tensors. `layer` is 0-based:
+ *  WEIGHT, WEIGHT_GRAD, ADAM_M, ADAM_V: 0 … L-1, shape [out, in]
+ *  ACTIVITY, ACTIVITY_GRAD: 0 … L-2 for z_1 … z_{L-1}, shape (B, N)
+ *  ERROR: 0 … L-1 for e_1 … e_L, shape (B, N) or (B, C) */
+typedef enum {
+  MUPC_T_WEIGHT,
+  MUPC_T_WEIGHT_GRAD,
+  MUPC_T_ADAM_M,
+  MUPC_T_ADAM_V,
+  MUPC_T_ACTIVITY,
+  MUPC_T_ACTIVITY_GRAD,
+  MUPC_T_ERROR
+} mupc_tensor_kind;
+
+size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int layer);
+int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
+int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
+
+/* ---- host-side deterministic init --------------------------------------
+ * Weights are drawn on the host so a seed gives bit-identical weights on
+ * every device. Generator: splitmix64 seeded with
+ * seed ^ (0x9E3779B97F4A7C15 * (layer + 1)); uniforms u = ((x >> 11) + 1) * 2^-53 in (0, 1];
+ * normals by Box–Muller in double, rounded to float. `layer` is 0-based. */
+void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
+/* Per-layer scale a_l (layer 0-based) and skip s_l as in DESIGN §1. */
+float mupc_layer_scale(const mupc_net_params *p, int layer);
+float mupc_layer_skip(const mupc_net_params *p, int layer);
+
+/* A permutation of 0 … n-1 for one epoch, from (seed, epoch). */
+void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+
+/* ---- data -------------------------------------------------------------- */
+
+typedef struct mupc_dataset {
+  int count;       /* samples */
+  int dim;         /* rows * cols */
+  int rows, cols;
+  int classes;
+  float *x;        /* (count, dim), normalised (v/255 - mean) / std */
+  uint8_t *labels; /* (count) */
+} mupc_dataset;
+
+/* Reads an IDX image file and label file (raw, or gzip when the name ends
+ * in .gz). Validates magic, element type, dimensions, counts and labels <
+ * classes. */
+int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
+                  float std, mupc_dataset *out);
+/* Finds {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in dir. */
+int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
+                          mupc_dataset *out);
+void mupc_dataset_free(mupc_dataset *d);
+/* One-hot targets for samples idx[0 … n-1]: x (n, dim), y (n, classes). */
+void mupc_dataset_gather(const mupc_dataset *d, const uint32_t *idx, int n, float *x, float *y);
+
+/* ---- safetensors -------------------------------------------------------- */
+
+typedef struct mupc_st_tensor {
+  char name[128];
+  int ndim;
+  int64_t shape[4];
+  float *data; /* F32, row-major */
+} mupc_st_tensor;
+
+typedef struct mupc_st_file {
+  mupc_st_tensor *tensors;
+  size_t ntensors;
+  char **meta_keys; /* __metadata__, string to string */
+  char **meta_values;
+  size_t nmeta;
+} mupc_st_file;
+
+/* Writes atomically: a temporary file beside path, fsync, then rename. On
+ * any failure the previous file at path is untouched. */
+int mupc_st_write(const char *path, const mupc_st_file *f);
+/* Reads and validates a whole file (F32 tensors only). Free with
+ * mupc_st_free. */
+int mupc_st_read(const char *path, mupc_st_file *out);
+void mupc_st_free(mupc_st_file *f);
+const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
+const char *mupc_st_meta(const mupc_st_file *f, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MUPC_H */

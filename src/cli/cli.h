@@ -1,0 +1,61 @@
+/* The mupc command: subcommand table and helpers every subcommand shares.
+ *
+ * Exit codes: 0 success, 2 the user's input is wrong (usage, a bad flag
+ * value, no such device, an unreadable or malformed file), 1 any other
+ * failure. Helpers print one "mupc <command>: <message>" line on stderr and
+ * return the exit code, so a subcommand fails with `return cli_error(...)`;
+ * nothing below main() calls exit(). */
+#ifndef MUPC_CLI_H
+#define MUPC_CLI_H
+
+#include "mupc.h"
+
+#include <stdint.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* The subcommands: X(name, one-line summary). Adding one is one row here,
+ * a function `int cli_<name>(int argc, char **argv)` and its file in
+ * src/cli/meson.build. argv[0] is "mupc <name>" and optind is reset, so
+ * getopt_long works as in a program of its own and prints its one-line
+ * complaint about a bad flag under that name: on '?' (or ':') just
+ * `return CLI_EXIT_USAGE;`. */
+#define CLI_COMMANDS(X) X(devices, "list the OpenCL devices; * marks the default")
+
+#define CLI__DECLARE(name, summary) int cli_##name(int argc, char **argv);
+CLI_COMMANDS(CLI__DECLARE)
+#undef CLI__DECLARE
+
+/* "mupc <cmd>: <message>" (or "mupc: <message>" when cmd is NULL) on
+ * stderr; returns code. */
+int cli_error(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The exit code for a library status (see the top of this file). */
+int cli_exit_code(int status);
+
+/* Reports a failed library call: mupc_errmsg() (or the status name when the
+ * library left no detail) and, for MUPC_EBUILD with a context, the
+ * compiler's build log after it. Returns cli_exit_code(status). */
+int cli_report(const char *cmd, int status, const mupc_ctx *ctx);
+
+/* Strict flag values: the whole text must be a number in range, no blanks,
+ * no trailing characters. On failure they print
+ * "mupc <cmd>: <flag>: expected an integer >= 1, got '0'" and return
+ * CLI_EXIT_USAGE; *out is written only on success. */
+int cli_parse_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
+                  int *out);
+int cli_parse_u64(const char *cmd, const char *flag, const char *text, uint64_t *out);
+
+/* Bounds of a float flag; an open end excludes its value (lr > 0). */
+typedef struct cli_range {
+  double lo, hi;
+  int lo_open, hi_open;
+} cli_range;
+
+int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_range range,
+                    float *out);
+
+/* "4.2 GiB": bytes in binary units, one decimal. */
+void cli_format_bytes(uint64_t bytes, char *dst, size_t n);
+
+#endif

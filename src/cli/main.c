@@ -1,0 +1,90 @@
+/* mupc <command> [flags]: finds the subcommand in CLI_COMMANDS and runs it. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+#define CLI__ROW(name, summary) {#name, summary, cli_##name},
+    CLI_COMMANDS(CLI__ROW)
+#undef CLI__ROW
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fputs("usage: mupc <command> [flags]\n"
+        "       mupc --help | --version\n\n"
+        "μPC predictive-coding networks on any OpenCL device.\n\n"
+        "commands:\n",
+        f);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fputs("\n'mupc <command> --help' describes a command's flags.\n"
+        "Every command that uses a device takes --device SPEC (or MUPC_DEVICE):\n"
+        "P:D, cpu, gpu, or part of the platform, platform vendor or device name.\n",
+        f);
+}
+
+static const command *find(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, name)) return &commands[i];
+  return NULL;
+}
+
+static void list_names(char *dst, size_t n) {
+  size_t used = 0;
+  dst[0] = '\0';
+  for (size_t i = 0; i < NCOMMANDS && used < n; i++) {
+    int w = snprintf(dst + used, n - used, "%s%s", i ? ", " : "", commands[i].name);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+}
+
+static int dispatch(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  if (!strcmp(name, "--version")) {
+    printf("mupc %s\n", MUPC_VERSION);
+    return CLI_EXIT_OK;
+  }
+  const command *cmd = find(name);
+  if (!cmd) {
+    char names[256];
+    list_names(names, sizeof names);
+    return cli_error(CLI_EXIT_USAGE, NULL, "unknown %s '%s' (commands: %s; see 'mupc --help')",
+                     name[0] == '-' ? "option" : "command", name, names);
+  }
+  char argv0[64];
+  snprintf(argv0, sizeof argv0, "mupc %s", cmd->name);
+  argv[1] = argv0;
+  optind = 1;
+  return cmd->run(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv) {
+  int code = dispatch(argc, argv);
+  /* A full disk or closed pipe on stdout must not pass as success. */
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    int err = errno;
+    cli_error(CLI_EXIT_FAIL, NULL, "writing the output failed: %s", strerror(err));
+    if (code == CLI_EXIT_OK) code = CLI_EXIT_FAIL;
+  }
+  return code;
+}

@@ -1,0 +1,147 @@
+/* Parameters: names, defaults, validation, the DESIGN §1 scalings, and the
+ * host-side seeded weight init that makes a seed mean the same weights on
+ * every device. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const act_names[MUPC_ACT_COUNT] = {
+    "linear", "relu", "tanh", "hard_tanh", "leaky_relu", "gelu", "selu", "silu"};
+static const char *const param_names[MUPC_PARAM_COUNT] = {"mupc", "ntp", "sp"};
+static const char *const loss_names[MUPC_LOSS_COUNT] = {"mse", "ce"};
+static const char *const optim_names[MUPC_OPTIM_COUNT] = {"adam", "sgd"};
+static const char *const aoptim_names[MUPC_AOPTIM_COUNT] = {"gd", "adam"};
+static const char *const algo_names[MUPC_ALGO_COUNT] = {"pc", "bp"};
+
+static const char *name_of(const char *const *names, int n, int v) {
+  return (v >= 0 && v < n) ? names[v] : "?";
+}
+
+static int index_of(const char *const *names, int n, const char *s) {
+  for (int i = 0; s && i < n; i++)
+    if (!strcmp(names[i], s)) return i;
+  return -1;
+}
+
+const char *mupc_act_name(mupc_act a) { return name_of(act_names, MUPC_ACT_COUNT, (int)a); }
+const char *mupc_param_name(mupc_param p) {
+  return name_of(param_names, MUPC_PARAM_COUNT, (int)p);
+}
+const char *mupc_loss_name(mupc_loss l) { return name_of(loss_names, MUPC_LOSS_COUNT, (int)l); }
+const char *mupc_optim_name(mupc_optim o) {
+  return name_of(optim_names, MUPC_OPTIM_COUNT, (int)o);
+}
+const char *mupc_aoptim_name(mupc_aoptim o) {
+  return name_of(aoptim_names, MUPC_AOPTIM_COUNT, (int)o);
+}
+const char *mupc_algo_name(mupc_algo a) { return name_of(algo_names, MUPC_ALGO_COUNT, (int)a); }
+int mupc_act_from_name(const char *s) { return index_of(act_names, MUPC_ACT_COUNT, s); }
+int mupc_param_from_name(const char *s) { return index_of(param_names, MUPC_PARAM_COUNT, s); }
+int mupc_loss_from_name(const char *s) { return index_of(loss_names, MUPC_LOSS_COUNT, s); }
+int mupc_optim_from_name(const char *s) { return index_of(optim_names, MUPC_OPTIM_COUNT, s); }
+int mupc_aoptim_from_name(const char *s) { return index_of(aoptim_names, MUPC_AOPTIM_COUNT, s); }
+int mupc_algo_from_name(const char *s) { return index_of(algo_names, MUPC_ALGO_COUNT, s); }
+
+mupc_net_params mupc_net_default_params(void) {
+  mupc_net_params p;
+  memset(&p, 0, sizeof p);
+  p.input_dim = 784;
+  p.width = 128;
+  p.output_dim = 10;
+  p.depth = 30;
+  p.batch = 64;
+  p.act = MUPC_ACT_RELU;
+  p.param = MUPC_PARAM_MUPC;
+  p.skips = 1;
+  p.loss = MUPC_LOSS_MSE;
+  p.algo = MUPC_ALGO_PC;
+  p.infer_steps = 30;
+  p.activity_lr = 0.5f;
+  p.activity_optim = MUPC_AOPTIM_GD;
+  p.lr = 0.1f;
+  p.optim = MUPC_OPTIM_ADAM;
+  p.weight_decay = 0.0f;
+  p.adam_beta1 = 0.9f;
+  p.adam_beta2 = 0.999f;
+  p.adam_eps = 1e-8f;
+  p.seed = 0;
+  p.wavefront = 1;
+  return p;
+}
+
+int mupc_net_params_check(const mupc_net_params *p) {
+  if (p->input_dim < 1) return mupc__fail(MUPC_EINVAL, "input_dim must be >= 1");
+  if (p->width < 1) return mupc__fail(MUPC_EINVAL, "width must be >= 1");
+  if (p->output_dim < 1) return mupc__fail(MUPC_EINVAL, "output_dim must be >= 1");
+  if (p->depth < 2) return mupc__fail(MUPC_EINVAL, "depth must be >= 2 weight matrices");
+  if (p->batch < 1) return mupc__fail(MUPC_EINVAL, "batch must be >= 1");
+  if (p->infer_steps < 0) return mupc__fail(MUPC_EINVAL, "infer_steps must be >= 0");
+  if ((unsigned)p->act >= MUPC_ACT_COUNT) return mupc__fail(MUPC_EINVAL, "unknown activation");
+  if ((unsigned)p->param >= MUPC_PARAM_COUNT)
+    return mupc__fail(MUPC_EINVAL, "unknown parameterisation");
+  if ((unsigned)p->loss >= MUPC_LOSS_COUNT) return mupc__fail(MUPC_EINVAL, "unknown loss");
+  if ((unsigned)p->algo >= MUPC_ALGO_COUNT) return mupc__fail(MUPC_EINVAL, "unknown algorithm");
+  if ((unsigned)p->optim >= MUPC_OPTIM_COUNT) return mupc__fail(MUPC_EINVAL, "unknown optimiser");
+  if ((unsigned)p->activity_optim >= MUPC_AOPTIM_COUNT)
+    return mupc__fail(MUPC_EINVAL, "unknown activity optimiser");
+  if (!isfinite(p->lr) || p->lr < 0) return mupc__fail(MUPC_EINVAL, "lr must be finite and >= 0");
+  if (!isfinite(p->activity_lr) || p->activity_lr < 0)
+    return mupc__fail(MUPC_EINVAL, "activity_lr must be finite and >= 0");
+  if (!isfinite(p->weight_decay) || p->weight_decay < 0)
+    return mupc__fail(MUPC_EINVAL, "weight_decay must be finite and >= 0");
+  if (!(p->adam_beta1 >= 0 && p->adam_beta1 < 1) || !(p->adam_beta2 >= 0 && p->adam_beta2 < 1))
+    return mupc__fail(MUPC_EINVAL, "Adam betas must be in [0, 1)");
+  if (!(p->adam_eps > 0) || !isfinite(p->adam_eps))
+    return mupc__fail(MUPC_EINVAL, "Adam eps must be finite and > 0");
+  /* Every buffer index is computed in 32-bit ints inside the kernels. */
+  double biggest = (double)(p->depth - 1) * p->batch * p->width;
+  double params = (double)p->width * p->input_dim + (double)(p->depth - 2) * p->width * p->width;
+  if (biggest > 2147483647.0 || params > 2147483647.0 ||
+      (double)p->batch * p->input_dim > 2147483647.0)
+    return mupc__fail(MUPC_EINVAL, "network too large: a buffer would exceed 2^31 elements");
+  return MUPC_OK;
+}
+
+float mupc_layer_scale(const mupc_net_params *p, int layer) {
+  const int L = p->depth;
+  if (p->param == MUPC_PARAM_SP) return 1.0f;
+  if (layer == 0) return (float)(1.0 / sqrt((double)p->input_dim));
+  if (layer == L - 1)
+    return p->param == MUPC_PARAM_MUPC ? (float)(1.0 / p->width)
+                                       : (float)(1.0 / sqrt((double)p->width));
+  return p->skips ? (float)(1.0 / sqrt((double)p->width * L))
+                  : (float)(1.0 / sqrt((double)p->width));
+}
+
+float mupc_layer_skip(const mupc_net_params *p, int layer) {
+  return (p->skips && layer >= 1 && layer <= p->depth - 2) ? 1.0f : 0.0f;
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* In (0, 1]: never 0, so log() in Box–Muller stays finite. */
+static double uniform01(uint64_t *s) { return ((splitmix64(s) >> 11) + 1) * 0x1.0p-53; }
+
+void mupc_init_weights(const mupc_net_params *p, int layer, float *w) {
+  int out_dim = layer == p->depth - 1 ? p->output_dim : p->width;
+  int in_dim = layer == 0 ? p->input_dim : p->width;
+  size_t n = (size_t)out_dim * in_dim;
+  uint64_t s = p->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(layer + 1));
+  if (p->param == MUPC_PARAM_SP) {
+    double bound = 1.0 / sqrt((double)in_dim);
+    for (size_t i = 0; i < n; i++) w[i] = (float)((2.0 * uniform01(&s) - 1.0) * bound);
+    return;
+  }
+  for (size_t i = 0; i < n; i += 2) {
+    double r = sqrt(-2.0 * log(uniform01(&s)));
+    double t = 2.0 * 3.14159265358979323846 * uniform01(&s);
+    w[i] = (float)(r * cos(t));
+    if (i + 1 < n) w[i + 1] = (float)(r * sin(t));
+  }
+}

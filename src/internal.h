@@ -1,0 +1,67 @@
+/* Internal interfaces shared by the library's files; not installed. */
+#ifndef MUPC_INTERNAL_H
+#define MUPC_INTERNAL_H
+
+#include "mupc.h"
+
+#include <CL/cl.h>
+#include <stdarg.h>
+
+/* ---- errors (status.c) ---- */
+
+/* Sets the thread's mupc_errmsg() and returns status, so a failure reads
+ * `return mupc__fail(MUPC_EINVAL, "width must be >= 1, got %d", w);` */
+int mupc__fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mupc__clear_errmsg(void);
+/* Name of an OpenCL or CLBlast code, or NULL if it is neither. */
+const char *mupc__cl_error_name(int code);
+
+/* ---- context (device.c) ---- */
+
+typedef struct mupc__program_entry {
+  char *key; /* options + '\n' + source names */
+  cl_program program;
+} mupc__program_entry;
+
+struct mupc_ctx {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context context;
+  cl_command_queue queue;
+  mupc_device_info info;
+  char *build_log;
+  mupc__program_entry *programs;
+  size_t nprograms;
+  uint64_t device_bytes;
+  int tuned; /* cached CLBlast parameters applied */
+};
+
+/* ---- tuning (tune.c) ---- */
+/* Applies this device's cached GEMM parameters, if any (never fails). */
+void mupc__tune_apply_cached(mupc_ctx *ctx);
+
+/* Allocates a device buffer; a failure names the device and the bytes
+ * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
+int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
+void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
+/* Lowercase copy of s into dst (at most n bytes with the terminator). */
+void mupc__lower(char *dst, const char *s, size_t n);
+
+/* ---- programs (program.c) ---- */
+
+/* Source text of cl/<name> (embedded, or read from the source tree when
+ * built with -Dembed_kernels=false). NULL if there is no such file. The
+ * returned string is owned by the library. */
+const char *mupc__kernel_source(const char *name);
+
+/* Builds (or returns from the context's cache) a program from the
+ * concatenated cl/ files `names` with `options`. The device's defines
+ * (-DMUPC_WG=..., -DMUPC_DEVICE_CPU/GPU) are added. On failure returns
+ * MUPC_EBUILD and keeps the log in ctx->build_log. */
+int mupc__program_get(mupc_ctx *ctx, const char *const *names, size_t nnames,
+                      const char *options, cl_program *out);
+/* Same for a literal source (tests feed broken kernels through this). */
+int mupc__program_from_source(mupc_ctx *ctx, const char *source, const char *options,
+                              cl_program *out);
+
+#endif

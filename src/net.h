@@ -1,0 +1,83 @@
+/* The network's device state, shared by net.c, step.c, bp.c and gemm.c. */
+#ifndef MUPC_NET_H
+#define MUPC_NET_H
+
+#include "internal.h"
+
+typedef struct mupc__kernels {
+  cl_kernel ff_first, ff_hidden, pc_errors, out_error, pc_update, bp_backward, refresh_act;
+  cl_kernel adam_update, sgd_update, layer_energy;
+} mupc__kernels;
+
+struct mupc_net {
+  mupc_net_params p;
+  mupc_ctx *ctx;
+  mupc__kernels k;
+  size_t wg; /* work-group size for elementwise kernels */
+
+  /* Sizes in floats. */
+  size_t n_params; /* N·D + (L-2)·N² + C·N */
+  size_t off_hidden, off_out; /* where W_2 and W_L start in the flat buffers */
+  size_t bn;                  /* B·N, one hidden layer of activities */
+
+  /* One allocation per role; all layers of a role share it. */
+  cl_mem w;      /* [W_1 (N,D) | W_2..W_{L-1} (L-2,N,N) | W_L (C,N)] */
+  cl_mem grad;   /* same layout as w */
+  cl_mem adam_m; /* same layout as w */
+  cl_mem adam_v; /* same layout as w */
+  cl_mem x;      /* (B, D) */
+  cl_mem y;      /* (B, C) */
+  cl_mem f1;     /* (B, N)      f_1(x), fixed during inference */
+  cl_mem z;      /* (L-1, B, N) activities z_1 … z_{L-1} */
+  cl_mem a;      /* (L-1, B, N) φ(z) */
+  cl_mem e;      /* (L-1, B, N) hidden errors */
+  cl_mem bp;     /* (L-1, B, N) back-projected errors E_{l+1} W_{l+1} */
+  cl_mem dz;     /* (L-1, B, N) activity gradients, written when asked */
+  cl_mem zm;     /* (L-1, B, N) Adam state of activities (activity Adam only) */
+  cl_mem zv;     /* (L-1, B, N) */
+  cl_mem pred;   /* (max(L-2,1), B, N) hidden predictions, unscaled */
+  cl_mem predl;  /* (B, C) readout prediction, unscaled */
+  cl_mem el;     /* (B, C) output error */
+  cl_mem loss;   /* (B) per-sample output loss */
+  cl_mem energy; /* (2, L) energies: after feedforward, after inference */
+  size_t bytes_zm;
+
+  /* Inference steps since the feedforward init; the wavefront band follows
+   * from it. Anything else that moves activities sets it to L (full band). */
+  int infer_t;
+  int per_step_enqueues; /* the most enqueues one inference step issued */
+  uint64_t enqueues;
+  uint64_t flops; /* GEMM FLOPs issued */
+  int64_t t; /* weight optimiser steps */
+};
+
+/* ---- gemm.c: every GEMM, row-major, counted as one enqueue ----
+ * C[i] = alpha · op(A[i]) · op(B[i]) + beta · C[i] for i < batch, with
+ * offsets and strides in floats. */
+int mupc__gemm(mupc_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+               float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_stride, cl_mem b,
+               size_t b_off, size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off,
+               size_t ldc, size_t c_stride, size_t batch);
+
+/* ---- step.c ---- */
+/* Enqueues a 1-D kernel over n items, rounded up to the work-group size. */
+int mupc__launch(mupc_net *net, cl_kernel k, size_t n);
+/* Feedforward from the loaded x: z, a, f1, and output error/loss. */
+int mupc__forward(mupc_net *net);
+/* Weight gradients from the current errors e (hidden) and el (output). */
+int mupc__weight_grads_from_errors(mupc_net *net, int lo);
+
+/* ---- bp.c ---- */
+int mupc__bp_backward(mupc_net *net);
+
+/* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
+size_t mupc__weight_offset(const mupc_net *net, int layer);
+
+#define MUPC__SET_ARG(k, i, v)                                                 \
+  do {                                                                         \
+    cl_int e__ = clSetKernelArg((k), (i), sizeof(v), &(v));                    \
+    if (e__ != CL_SUCCESS)                                                     \
+      return mupc__fail(e__, "clSetKernelArg(%d): %s", (int)(i), mupc_strerror(e__)); \
+  } while (0)
+
+#endif

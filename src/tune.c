@@ -1,0 +1,218 @@
+/* GEMM tuning: a search over CLBlast's direct-GEMM tile parameters on a
+ * network's own shapes, a per-device cache file, and its automatic use. */
+#include "internal.h"
+
+#include <clblast_c.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const param_names[MUPC_TUNE_NPARAMS] = {
+    "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
+
+/* CLBlast's own defaults for XgemmDirect in single precision. */
+static const size_t default_params[MUPC_TUNE_NPARAMS] = {8, 8, 8, 8, 8, 1, 1, 1, 1, 1};
+
+int mupc_tune_cache_path(char *dst, size_t n) {
+  const char *env = getenv("MUPC_TUNE_CACHE");
+  if (env && *env) return snprintf(dst, n, "%s", env) < (int)n ? MUPC_OK : MUPC_EINVAL;
+  const char *xdg = getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return snprintf(dst, n, "%s/mupc/tune.json", xdg) < (int)n ? MUPC_OK : MUPC_EINVAL;
+  const char *home = getenv("HOME");
+  if (!home || !*home) return mupc__fail(MUPC_EINVAL, "no HOME, XDG_CACHE_HOME or MUPC_TUNE_CACHE");
+  return snprintf(dst, n, "%s/.cache/mupc/tune.json", home) < (int)n ? MUPC_OK : MUPC_EINVAL;
+}
+
+static void device_key(const mupc_ctx *ctx, char *dst, size_t n) {
+  snprintf(dst, n, "%s|%s|%s", ctx->info.platform, ctx->info.name, ctx->info.driver_version);
+}
+
+int mupc_ctx_tuned(const mupc_ctx *ctx) { return ctx->tuned; }
+
+static int override(mupc_ctx *ctx, const size_t *values) {
+  CLBlastStatusCode st = CLBlastOverrideParameters(ctx->device, "XgemmDirect",
+                                                   CLBlastPrecisionSingle, MUPC_TUNE_NPARAMS,
+                                                   (const char **)param_names, values);
+  if (st != CLBlastSuccess)
+    return mupc__fail(MUPC_EGEMM, "%s: CLBlastOverrideParameters: %s", ctx->info.name,
+                      mupc_strerror((int)st));
+  return MUPC_OK;
+}
+
+/* The direct kernel's rules: tiles divide evenly into threads and vectors,
+ * and the work-group fits the device. */
+static int valid(const size_t *v, size_t max_wg) {
+  const size_t wgd = v[0], mdimcd = v[1], ndimcd = v[2], mdimad = v[3], ndimbd = v[4];
+  const size_t kwid = v[5], vwmd = v[6], vwnd = v[7];
+  if (mdimcd * ndimcd > max_wg) return 0;
+  if (wgd % kwid || wgd % (mdimcd * vwmd) || wgd % (ndimcd * vwnd)) return 0;
+  if (wgd % (mdimad * vwmd) || wgd % (ndimbd * vwnd)) return 0;
+  if ((mdimcd * ndimcd) % mdimad || (mdimcd * ndimcd) % ndimbd) return 0;
+  if (wgd % ((mdimcd * ndimcd) / mdimad) || wgd % ((mdimcd * ndimcd) / ndimbd)) return 0;
+  return 1;
+}
+
+/* Every valid point of a small grid, the defaults first, the rest in a
+ * fixed scrambled order so a short budget still samples the whole grid. */
+static size_t candidates(size_t max_wg, size_t (*out)[MUPC_TUNE_NPARAMS], size_t cap) {
+  static const size_t wgd[] = {8, 16, 32, 64}, dim[] = {8, 16}, kwid[] = {1, 2, 8},
+                      vw[] = {1, 2, 4};
+  size_t n = 0;
+  memcpy(out[n++], default_params, sizeof default_params);
+  for (size_t a = 0; a < 4; a++)
+    for (size_t b = 0; b < 16; b++)
+      for (size_t c = 0; c < 3; c++)
+        for (size_t d = 0; d < 9 && n < cap; d++) {
+          size_t v[MUPC_TUNE_NPARAMS] = {wgd[a],     dim[b & 1], dim[(b >> 1) & 1],
+                                         dim[(b >> 2) & 1], dim[(b >> 3) & 1], kwid[c],
+                                         vw[d % 3], vw[d / 3], 1, 1};
+          if (valid(v, max_wg) && memcmp(v, default_params, sizeof v))
+            memcpy(out[n++], v, sizeof v);
+        }
+  uint64_t s = 0x2545F4914F6CDD1Dull;
+  for (size_t i = n - 1; i > 1; i--) { /* keep slot 0: the defaults */
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    size_t j = 1 + (size_t)(s % i);
+    size_t tmp[MUPC_TUNE_NPARAMS];
+    memcpy(tmp, out[i], sizeof tmp);
+    memcpy(out[i], out[j], sizeof tmp);
+    memcpy(out[j], tmp, sizeof tmp);
+  }
+  return n;
+}
+
+static void format_params(const size_t *v, char *dst, size_t n) {
+  size_t used = 0;
+  dst[0] = '\0';
+  for (int i = 0; i < MUPC_TUNE_NPARAMS && used < n; i++)
+    used += (size_t)snprintf(dst + used, n - used, "%s%s=%zu", i ? " " : "", param_names[i], v[i]);
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int mkdirs_for(const char *path) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", path);
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(dir, 0755) && errno != EEXIST)
+      return mupc__fail(MUPC_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    *p = '/';
+  }
+  return MUPC_OK;
+}
+
+static json_object *load_cache(const char *path) {
+  json_object *root = json_object_from_file(path);
+  if (root && !json_object_is_type(root, json_type_object)) {
+    json_object_put(root);
+    root = NULL;
+  }
+  return root ? root : json_object_new_object();
+}
+
+static int save_cache(const mupc_ctx *ctx, const char *path, const size_t *best,
+                      const mupc_tune_result *r, const mupc_net_params *p) {
+  int rc = mkdirs_for(path);
+  if (rc) return rc;
+  json_object *root = load_cache(path), *entry = json_object_new_object(),
+              *params = json_object_new_object();
+  for (int i = 0; i < MUPC_TUNE_NPARAMS; i++)
+    json_object_object_add(params, param_names[i], json_object_new_int64((int64_t)best[i]));
+  json_object_object_add(entry, "XgemmDirect", params);
+  json_object_object_add(entry, "gflops_before", json_object_new_double(r->gflops_before));
+  json_object_object_add(entry, "gflops_after", json_object_new_double(r->gflops_after));
+  char shape[128];
+  snprintf(shape, sizeof shape, "B=%d D=%d N=%d C=%d L=%d", p->batch, p->input_dim, p->width,
+           p->output_dim, p->depth);
+  json_object_object_add(entry, "tuned_on", json_object_new_string(shape));
+  char key[512];
+  device_key(ctx, key, sizeof key);
+  json_object_object_add(root, key, entry);
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) != 0 || rename(tmp, path) != 0) {
+    unlink(tmp);
+    rc = mupc__fail(MUPC_EIO, "%s: cannot write the tuning cache", path);
+  }
+  json_object_put(root);
+  return rc;
+}
+
+/* Cached parameters of this device into v; 1 if found and complete. */
+static int cached_params(const mupc_ctx *ctx, size_t *v) {
+  char path[512], key[512];
+  if (mupc_tune_cache_path(path, sizeof path)) return 0;
+  json_object *root = json_object_from_file(path), *entry, *params, *x;
+  int found = 0;
+  device_key(ctx, key, sizeof key);
+  if (root && json_object_object_get_ex(root, key, &entry) &&
+      json_object_object_get_ex(entry, "XgemmDirect", &params)) {
+    found = 1;
+    for (int i = 0; i < MUPC_TUNE_NPARAMS && found; i++) {
+      found = json_object_object_get_ex(params, param_names[i], &x) &&
+              json_object_get_int64(x) > 0 && json_object_get_int64(x) <= 1024;
+      if (found) v[i] = (size_t)json_object_get_int64(x);
+    }
+    found = found && valid(v, ctx->info.max_work_group_size);
+  }
+  json_object_put(root);
+  return found;
+}
+
+void mupc__tune_apply_cached(mupc_ctx *ctx) {
+  size_t v[MUPC_TUNE_NPARAMS];
+  if (getenv("MUPC_NO_TUNE")) return;
+  ctx->tuned = cached_params(ctx, v) && override(ctx, v) == MUPC_OK;
+}
+
+int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
+              mupc_tune_progress progress, void *arg, mupc_tune_result *out) {
+  enum { CAP = 512 };
+  size_t(*cand)[MUPC_TUNE_NPARAMS] = malloc(CAP * sizeof *cand);
+  if (!cand) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  mupc_net *net = NULL;
+  mupc_tune_result r;
+  memset(&r, 0, sizeof r);
+  int rc = mupc_tune_cache_path(r.cache_path, sizeof r.cache_path);
+  if (!rc) rc = mupc_net_init(&net, ctx, p);
+  if (rc) goto ERROR;
+  const size_t n = candidates(ctx->info.max_work_group_size, cand, CAP);
+  size_t best = 0;
+  const double start = seconds();
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && seconds() - start > budget_seconds) break;
+    double gf = 0;
+    if (override(ctx, cand[i]) == MUPC_OK && mupc_net_sgemm_rate(net, 3, &gf) != MUPC_OK) gf = 0;
+    if (i == 0) r.gflops_before = r.gflops_after = gf;
+    if (gf > r.gflops_after) {
+      r.gflops_after = gf;
+      best = i;
+    }
+    r.candidates_tried++;
+    if (progress) progress((int)i, (int)n, gf, arg);
+  }
+  if (r.gflops_before <= 0) {
+    rc = mupc__fail(MUPC_EGEMM, "%s: the default GEMM parameters failed to run", ctx->info.name);
+    goto ERROR;
+  }
+  format_params(cand[best], r.params, sizeof r.params);
+  rc = override(ctx, cand[best]);
+  if (!rc) rc = save_cache(ctx, r.cache_path, cand[best], &r, p);
+  if (!rc) ctx->tuned = 1;
+ERROR:
+  mupc_net_free(net);
+  free(cand);
+  if (!rc) *out = r;
+  return rc;
+}

@@ -1,0 +1,60 @@
+/* Which OpenCL implementations the device tests run on (see testdev.h). */
+#include "testdev.h"
+
+#include "mupc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Both are CPU devices and every CI machine can have them; rusticl lists
+ * llvmpipe only under RUSTICL_ENABLE=llvmpipe, which the test environment
+ * sets. */
+static const char *const known[] = {"pocl", "llvmpipe"};
+#define NKNOWN (sizeof known / sizeof known[0])
+
+/* Is `name` one of the comma-separated words of `list`? */
+static int listed(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == n && !strncmp(p, name, n)) return 1;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return 0;
+}
+
+int testdev_specs(const char *specs[], int max) {
+  const char *required = getenv("MUPC_REQUIRE_DEVICES");
+  if (!required) required = "";
+  int n = 0, missing = 0;
+  for (size_t i = 0; i < NKNOWN; i++) {
+    mupc_device_info info;
+    int rc = mupc_device_select(known[i], &info);
+    if (rc == MUPC_OK && n < max) {
+      specs[n++] = known[i];
+    } else if (listed(required, known[i])) {
+      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%s' but it is missing: %s\n",
+              known[i], rc ? mupc_errmsg() : "no room in the caller's array");
+      missing = 1;
+    } else {
+      fprintf(stderr, "testdev: '%s' not present, its tests are skipped\n", known[i]);
+    }
+  }
+  /* A name we do not know how to find must not pass silently either. */
+  for (const char *p = required; *p;) {
+    size_t len = strcspn(p, ",");
+    int ok = len == 0;
+    for (size_t i = 0; i < NKNOWN && !ok; i++)
+      ok = strlen(known[i]) == len && !strncmp(p, known[i], len);
+    if (!ok) {
+      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%.*s'; known: pocl, llvmpipe\n",
+              (int)len, p);
+      missing = 1;
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  return missing ? -1 : n;
+}
