@@ -212,8 +212,9 @@ int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
  * $XDG_CACHE_HOME/mupc/tune.json, else ~/.cache/mupc/tune.json. */
 #define MUPC_TUNE_NPARAMS 10
 typedef struct mupc_tune_result {
-  double gflops_before; /* default parameters */
-  double gflops_after;  /* best found (>= before: defaults are a candidate) */
+  double gflops_before; /* CLBlast's own parameters for the device */
+  double gflops_after;  /* best found; equal to before (and nothing cached)
+                         * when no candidate beat the defaults */
   int candidates_tried;
   char params[256]; /* "WGD=32 MDIMCD=8 ..." of the best */
   char cache_path[512];

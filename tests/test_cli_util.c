@@ -67,8 +67,8 @@ static void test_parse_int(void **state) {
   assert_int_equal(v, 7);
   assert_int_equal(parse_int("11", 1, 10, &v), CLI_EXIT_USAGE);
   assert_string_equal(captured, "mupc train: --width: expected an integer in [1, 10], got '11'\n");
-  static const char *const bad[] = {"", " 5", "5 ", "5x", "1e3", "0x10", "2.5", "abc",
-                                    "2147483648", "99999999999999999999999"};
+  static const char *const bad[] = {"",     " 5",  "5 ",  "5x",         "1e3",
+                                    "0x10", "2.5", "abc", "2147483648", "99999999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(parse_int(bad[i], 0, INT64_MAX, &v), CLI_EXIT_USAGE);
     assert_int_equal(v, 7);
@@ -97,7 +97,8 @@ static void test_parse_u64(void **state) {
     assert_true(v == 5);
   }
   assert_int_equal(parse_u64("-1", &v), CLI_EXIT_USAGE);
-  assert_string_equal(captured, "mupc train: --seed: expected an integer >= 0 (64-bit), got '-1'\n");
+  assert_string_equal(captured,
+                      "mupc train: --seed: expected an integer >= 0 (64-bit), got '-1'\n");
 }
 
 static int parse_float(const char *text, cli_range r, float *out) {
@@ -129,8 +130,8 @@ static void test_parse_float(void **state) {
   assert_int_equal(parse_float("1", non_positive, &v), CLI_EXIT_USAGE);
   assert_string_equal(captured, "mupc train: --lr: expected a number <= 0, got '1'\n");
   /* 1e-50 is 0 as a float: not > 0. 1e39 does not fit a float. */
-  static const char *const bad[] = {"", "nan", "inf", "-inf", "1e39", "1e-50", " 1", "1 ",
-                                    "0.5x", "-0.5", "abc"};
+  static const char *const bad[] = {"",   "nan", "inf",  "-inf", "1e39", "1e-50",
+                                    " 1", "1 ",  "0.5x", "-0.5", "abc"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(parse_float(bad[i], positive, &v), CLI_EXIT_USAGE);
     assert_true(v == 9.0f);
@@ -167,8 +168,8 @@ static void test_exit_codes(void **state) {
                               MUPC_EIO,    MUPC_EFORMAT,     MUPC_ESHAPE};
   for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++)
     assert_int_equal(cli_exit_code(usage[i]), CLI_EXIT_USAGE);
-  static const int fail[] = {MUPC_EBUILD, MUPC_EDEVMEM,       MUPC_ENOMEM,
-                             MUPC_EGEMM,  MUPC_ENONFINITE,    MUPC_ENOSPC,
+  static const int fail[] = {MUPC_EBUILD, MUPC_EDEVMEM,        MUPC_ENOMEM,
+                             MUPC_EGEMM,  MUPC_ENONFINITE,     MUPC_ENOSPC,
                              MUPC_EINTR,  CL_OUT_OF_RESOURCES, -2046};
   for (size_t i = 0; i < sizeof fail / sizeof fail[0]; i++)
     assert_int_equal(cli_exit_code(fail[i]), CLI_EXIT_FAIL);

@@ -38,7 +38,8 @@ static int icontains(const char *haystack, const char *needle) {
 
 static void upper(char *dst, const char *s, size_t n) {
   size_t i = 0;
-  for (; s[i] && i + 1 < n; i++) dst[i] = (char)toupper((unsigned char)s[i]);
+  for (; s[i] && i + 1 < n; i++)
+    dst[i] = (char)toupper((unsigned char)s[i]);
   dst[i] = '\0';
 }
 
@@ -63,8 +64,8 @@ static void test_listing(void **state) {
     assert_true(d->platform_index >= 0 && d->device_index >= 0);
     assert_true(strlen(d->platform) > 0);
     assert_true(strlen(d->name) > 0);
-    assert_true(!strcmp(d->type, "cpu") || !strcmp(d->type, "gpu") ||
-                !strcmp(d->type, "accel") || !strcmp(d->type, "other"));
+    assert_true(!strcmp(d->type, "cpu") || !strcmp(d->type, "gpu") || !strcmp(d->type, "accel") ||
+                !strcmp(d->type, "other"));
     assert_true(d->compute_units > 0);
     assert_true(d->global_mem_bytes > 0);
     assert_true(d->max_alloc_bytes > 0 && d->max_alloc_bytes <= d->global_mem_bytes);
@@ -96,7 +97,8 @@ static void test_spec_default(void **state) {
   assert_int_equal(mupc_device_select("", &empty), MUPC_OK);
   assert_true(same_device(&got, &empty));
   size_t i = 0;
-  while (i < n && !devs[i].is_default) i++;
+  while (i < n && !devs[i].is_default)
+    i++;
   assert_true(i < n);
   assert_true(same_device(&got, &devs[i]));
   free(devs);
@@ -120,7 +122,8 @@ static void test_spec_platform_device_index(void **state) {
 /* "cpu"/"gpu" (any case) pick the first of that type, or fail if none. */
 static void check_type_spec(const mupc_device_info *devs, size_t n, const char *type) {
   size_t first = 0;
-  while (first < n && strcmp(devs[first].type, type)) first++;
+  while (first < n && strcmp(devs[first].type, type))
+    first++;
   char up[8];
   upper(up, type, sizeof up);
   const char *forms[] = {type, up};
@@ -152,7 +155,8 @@ static void check_name_spec(const mupc_device_info *devs, size_t n, const char *
   mupc_device_info got;
   assert_int_equal(mupc_device_select(spec, &got), MUPC_OK);
   size_t i = 0;
-  while (i < n && !same_device(&got, &devs[i])) i++;
+  while (i < n && !same_device(&got, &devs[i]))
+    i++;
   assert_true(i < n);
   /* Nothing earlier in the listing matched by name. */
   for (size_t j = 0; j < i; j++)
@@ -249,7 +253,8 @@ static void check_no_match(const mupc_device_info *devs, size_t n, const char *s
   memset(&got, 0x5a, sizeof got);
   assert_int_equal(mupc_device_select(spec, &got), MUPC_ENODEVICE);
   /* Outputs are written only on success. */
-  for (size_t i = 0; i < sizeof got; i++) assert_int_equal(((unsigned char *)&got)[i], 0x5a);
+  for (size_t i = 0; i < sizeof got; i++)
+    assert_int_equal(((unsigned char *)&got)[i], 0x5a);
   const char *msg = mupc_errmsg();
   char quoted[64];
   snprintf(quoted, sizeof quoted, "'%s'", spec);
@@ -306,7 +311,8 @@ static void test_ctx_on_each_implementation(void **state) {
     assert_int_equal(
         clEnqueueReadBuffer(ctx->queue, a, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
         CL_SUCCESS);
-    for (size_t k = 0; k < sizeof host; k++) assert_int_equal(host[k], 0);
+    for (size_t k = 0; k < sizeof host; k++)
+      assert_int_equal(host[k], 0);
     mupc__buffer_free(ctx, &b, 3);
     assert_null(b);
     mupc__buffer_free(ctx, &b, 3); /* a second free is a no-op */

@@ -103,7 +103,8 @@ static void check_axpb(mupc_ctx *ctx, cl_program prog, float offset) {
   assert_int_equal(mupc__buffer_alloc(ctx, N * sizeof(float), &x), MUPC_OK);
   assert_int_equal(mupc__buffer_alloc(ctx, N * sizeof(float), &y), MUPC_OK);
   float hx[N], hy[N];
-  for (int i = 0; i < N; i++) hx[i] = 0.25f * (float)(i - N / 2);
+  for (int i = 0; i < N; i++)
+    hx[i] = 0.25f * (float)(i - N / 2);
   assert_int_equal(clEnqueueWriteBuffer(ctx->queue, x, CL_TRUE, 0, sizeof hx, hx, 0, NULL, NULL),
                    CL_SUCCESS);
   const float a = 3.0f;
@@ -115,7 +116,8 @@ static void check_axpb(mupc_ctx *ctx, cl_program prog, float offset) {
                    CL_SUCCESS);
   assert_int_equal(clEnqueueReadBuffer(ctx->queue, y, CL_TRUE, 0, sizeof hy, hy, 0, NULL, NULL),
                    CL_SUCCESS);
-  for (int i = 0; i < N; i++) assert_true(hy[i] == a * hx[i] + offset);
+  for (int i = 0; i < N; i++)
+    assert_true(hy[i] == a * hx[i] + offset);
   mupc__buffer_free(ctx, &x, N * sizeof(float));
   mupc__buffer_free(ctx, &y, N * sizeof(float));
   clReleaseKernel(k);
@@ -165,7 +167,8 @@ static void missing_file(mupc_ctx *ctx) {
   assert_null(prog);
   assert_non_null(strstr(mupc_errmsg(), "nosuch.cl"));
   const char *many[17];
-  for (int i = 0; i < 17; i++) many[i] = "nosuch.cl";
+  for (int i = 0; i < 17; i++)
+    many[i] = "nosuch.cl";
   assert_int_equal(mupc__program_get(ctx, many, 17, NULL, &prog), MUPC_EINVAL);
 }
 

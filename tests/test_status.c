@@ -75,8 +75,8 @@ static void test_clblast_codes_keep_their_names(void **state) {
 
 static void test_unknown_codes(void **state) {
   (void)state;
-  static const int unknown[] = {1, 12345, -20, -29, -999, -1000, -1023, -2038, -2999, -3000,
-                                -3999, INT32_MIN};
+  static const int unknown[] = {1,     12345, -20,   -29,   -999,  -1000,
+                                -1023, -2038, -2999, -3000, -3999, INT32_MIN};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     assert_string_equal(mupc_strerror(unknown[i]), "unknown status");
     assert_null(mupc__cl_error_name(unknown[i]));

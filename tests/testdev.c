@@ -35,8 +35,8 @@ int testdev_specs(const char *specs[], int max) {
     if (rc == MUPC_OK && n < max) {
       specs[n++] = known[i];
     } else if (listed(required, known[i])) {
-      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%s' but it is missing: %s\n",
-              known[i], rc ? mupc_errmsg() : "no room in the caller's array");
+      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%s' but it is missing: %s\n", known[i],
+              rc ? mupc_errmsg() : "no room in the caller's array");
       missing = 1;
     } else {
       fprintf(stderr, "testdev: '%s' not present, its tests are skipped\n", known[i]);

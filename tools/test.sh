@@ -90,3 +90,7 @@ echo "$((ok + xfail)) passed, $failed failed, $skipped skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
   exit 1
 fi
+if [ $((ok + xfail + skipped)) -eq 0 ]; then
+  echo "test.sh: no test ran" >&2
+  exit 1
+fi

@@ -33,19 +33,41 @@ typedef struct field {
   size_t offset; /* in ckpt_meta */
 } field;
 
-#define P(name, kind) {#name, kind, offsetof(ckpt_meta, p.name)}
-#define R(name, kind) {#name, kind, offsetof(ckpt_meta, name)}
+#define P(name, kind)                                                                              \
+  { #name, kind, offsetof(ckpt_meta, p.name) }
+#define R(name, kind)                                                                              \
+  { #name, kind, offsetof(ckpt_meta, name) }
 static const field fields[] = {
-    P(input_dim, F_INT),    P(width, F_INT),        P(output_dim, F_INT),
-    P(depth, F_INT),        P(batch, F_INT),        P(act, F_ACT),
-    P(param, F_PARAM),      P(skips, F_INT),        P(loss, F_LOSS),
-    P(algo, F_ALGO),        P(infer_steps, F_INT),  P(activity_lr, F_FLOAT),
-    P(activity_optim, F_AOPTIM), P(lr, F_FLOAT),    P(optim, F_OPTIM),
-    P(weight_decay, F_FLOAT), P(adam_beta1, F_FLOAT), P(adam_beta2, F_FLOAT),
-    P(adam_eps, F_FLOAT),   P(seed, F_U64),         P(wavefront, F_INT),
-    R(step, F_I64),         R(epoch, F_I64),        R(epoch_step, F_I64),
-    R(total_steps, F_I64),  R(shuffle, F_INT),      R(optim_t, F_I64),
-    R(norm_mean, F_FLOAT),  R(norm_std, F_FLOAT),   R(train_count, F_I64),
+    P(input_dim, F_INT),
+    P(width, F_INT),
+    P(output_dim, F_INT),
+    P(depth, F_INT),
+    P(batch, F_INT),
+    P(act, F_ACT),
+    P(param, F_PARAM),
+    P(skips, F_INT),
+    P(loss, F_LOSS),
+    P(algo, F_ALGO),
+    P(infer_steps, F_INT),
+    P(activity_lr, F_FLOAT),
+    P(activity_optim, F_AOPTIM),
+    P(lr, F_FLOAT),
+    P(optim, F_OPTIM),
+    P(weight_decay, F_FLOAT),
+    P(adam_beta1, F_FLOAT),
+    P(adam_beta2, F_FLOAT),
+    P(adam_eps, F_FLOAT),
+    P(seed, F_U64),
+    P(wavefront, F_INT),
+    R(step, F_I64),
+    R(epoch, F_I64),
+    R(epoch_step, F_I64),
+    R(total_steps, F_I64),
+    R(shuffle, F_INT),
+    R(optim_t, F_I64),
+    R(norm_mean, F_FLOAT),
+    R(norm_std, F_FLOAT),
+    R(train_count, F_I64),
     R(data_dir, F_STR),
 };
 #undef P
@@ -59,13 +81,20 @@ static const field fields[] = {
 
 static const char *enum_name(field_kind kind, const void *v) {
   switch (kind) {
-  case F_ACT: return mupc_act_name(*(const mupc_act *)v);
-  case F_PARAM: return mupc_param_name(*(const mupc_param *)v);
-  case F_LOSS: return mupc_loss_name(*(const mupc_loss *)v);
-  case F_ALGO: return mupc_algo_name(*(const mupc_algo *)v);
-  case F_OPTIM: return mupc_optim_name(*(const mupc_optim *)v);
-  case F_AOPTIM: return mupc_aoptim_name(*(const mupc_aoptim *)v);
-  default: return "";
+  case F_ACT:
+    return mupc_act_name(*(const mupc_act *)v);
+  case F_PARAM:
+    return mupc_param_name(*(const mupc_param *)v);
+  case F_LOSS:
+    return mupc_loss_name(*(const mupc_loss *)v);
+  case F_ALGO:
+    return mupc_algo_name(*(const mupc_algo *)v);
+  case F_OPTIM:
+    return mupc_optim_name(*(const mupc_optim *)v);
+  case F_AOPTIM:
+    return mupc_aoptim_name(*(const mupc_aoptim *)v);
+  default:
+    return "";
   }
 }
 
@@ -97,20 +126,41 @@ static int enum_parse(field_kind kind, const char *s, void *v) {
     if ((x = mupc_aoptim_from_name(s)) < 0) return 0;
     *(mupc_aoptim *)v = (mupc_aoptim)x;
     return 1;
-  default: return 0;
+  default:
+    return 0;
   }
 }
 
-/* %.9g prints every float so that strtof gives back the same bits. */
+/* The shortest decimal that strtof reads back to the same float: "0.1",
+ * not "0.100000001" (%.9g always round-trips, so the loop ends there). */
+static void format_float(float v, char *dst, size_t n) {
+  for (int digits = 6; digits <= 9; digits++) {
+    snprintf(dst, n, "%.*g", digits, (double)v);
+    if (strtof(dst, NULL) == v) return;
+  }
+}
+
 static void format_field(const field *fd, const ckpt_meta *m, char *dst, size_t n) {
   const void *v = (const char *)m + fd->offset;
   switch (fd->kind) {
-  case F_STR: snprintf(dst, n, "%s", (const char *)v); break;
-  case F_INT: snprintf(dst, n, "%d", *(const int *)v); break;
-  case F_I64: snprintf(dst, n, "%" PRId64, *(const int64_t *)v); break;
-  case F_U64: snprintf(dst, n, "%" PRIu64, *(const uint64_t *)v); break;
-  case F_FLOAT: snprintf(dst, n, "%.9g", (double)*(const float *)v); break;
-  default: snprintf(dst, n, "%s", enum_name(fd->kind, v)); break;
+  case F_STR:
+    snprintf(dst, n, "%s", (const char *)v);
+    break;
+  case F_INT:
+    snprintf(dst, n, "%d", *(const int *)v);
+    break;
+  case F_I64:
+    snprintf(dst, n, "%" PRId64, *(const int64_t *)v);
+    break;
+  case F_U64:
+    snprintf(dst, n, "%" PRIu64, *(const uint64_t *)v);
+    break;
+  case F_FLOAT:
+    format_float(*(const float *)v, dst, n);
+    break;
+  default:
+    snprintf(dst, n, "%s", enum_name(fd->kind, v));
+    break;
   }
 }
 
@@ -151,7 +201,8 @@ static int parse_field(const field *fd, const char *s, ckpt_meta *m) {
     *(float *)v = x;
     return 1;
   }
-  default: return enum_parse(fd->kind, s, v);
+  default:
+    return enum_parse(fd->kind, s, v);
   }
 }
 
@@ -194,8 +245,8 @@ static int fetch_all(mupc_net *net, mupc_st_file *f) {
   for (int l = 0; l < L; l++)
     for (int which = 0; which < 2; which++) {
       optim_name(name, sizeof name, l, which);
-      int st = fetch(net, which ? MUPC_T_ADAM_V : MUPC_T_ADAM_M, l, name,
-                     &f->tensors[f->ntensors++]);
+      int st =
+          fetch(net, which ? MUPC_T_ADAM_V : MUPC_T_ADAM_M, l, name, &f->tensors[f->ntensors++]);
       if (st != MUPC_OK) return st;
     }
   return MUPC_OK;
@@ -203,8 +254,8 @@ static int fetch_all(mupc_net *net, mupc_st_file *f) {
 
 /* ---- saving -------------------------------------------------------------- */
 
-static int fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_MAX],
-                     const char **keys, const char **vals) {
+static void fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_MAX],
+                      const char **keys, const char **vals) {
   keys[0] = "format";
   vals[0] = CKPT_FORMAT;
   keys[1] = "mupc_version";
@@ -224,31 +275,48 @@ static int fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_M
   f->meta_keys = (char **)keys;
   f->meta_values = (char **)vals;
   f->nmeta = n;
-  return MUPC_OK;
+}
+
+int ckpt_take(const char *cmd, const char *flag, mupc_net *net, const ckpt_meta *m,
+              ckpt_snapshot *snap) {
+  const int L = mupc_net_get_params(net)->depth;
+  memset(snap, 0, sizeof *snap);
+  snap->meta = *m;
+  snap->tensors = calloc(3 * (size_t)L, sizeof *snap->tensors);
+  snap->cap = snap->tensors ? 3 * (size_t)L : 0;
+  mupc_st_file f = {.tensors = snap->tensors};
+  int st = snap->tensors ? fetch_all(net, &f) : MUPC_ENOMEM;
+  snap->ntensors = f.ntensors;
+  if (st == MUPC_OK) return CLI_EXIT_OK;
+  ckpt_release(snap);
+  return cli_error(CLI_EXIT_FAIL, cmd, "%s: reading the model from the device: %s", flag,
+                   st == MUPC_ENOMEM ? "out of host memory" : mupc_errmsg());
+}
+
+int ckpt_write(const char *cmd, const char *flag, const char *path, const ckpt_snapshot *snap) {
+  char values[NFIELDS][VALUE_MAX];
+  const char *keys[NFIELDS + 2], *vals[NFIELDS + 2];
+  mupc_st_file f = {.tensors = snap->tensors, .ntensors = snap->ntensors};
+  fill_meta(&snap->meta, &f, values, keys, vals);
+  if (mupc_st_write(path, &f) == MUPC_OK) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_FAIL, cmd, "%s: %s", flag, mupc_errmsg());
+}
+
+void ckpt_release(ckpt_snapshot *snap) {
+  for (size_t i = 0; i < snap->cap; i++)
+    free(snap->tensors[i].data);
+  free(snap->tensors);
+  memset(snap, 0, sizeof *snap);
 }
 
 int ckpt_save(const char *cmd, const char *flag, const char *path, mupc_net *net,
               const ckpt_meta *m) {
-  const int L = mupc_net_get_params(net)->depth;
-  char values[NFIELDS][VALUE_MAX];
-  const char *keys[NFIELDS + 2], *vals[NFIELDS + 2];
-  mupc_st_file f = {0};
-  int code = CLI_EXIT_OK;
-  f.tensors = calloc(3 * (size_t)L, sizeof *f.tensors);
-  int st = f.tensors ? fetch_all(net, &f) : MUPC_ENOMEM;
-  if (st != MUPC_OK) {
-    code = cli_error(CLI_EXIT_FAIL, cmd, "%s %s: reading the model from the device: %s", flag,
-                     path, st == MUPC_ENOMEM ? "out of host memory" : mupc_errmsg());
-    goto ERROR;
-  }
-  fill_meta(m, &f, values, keys, vals);
-  st = mupc_st_write(path, &f);
-  if (st != MUPC_OK) code = cli_error(CLI_EXIT_FAIL, cmd, "%s: %s", flag, mupc_errmsg());
-
-ERROR:
-  for (size_t i = 0; f.tensors && i < 3 * (size_t)L; i++)
-    free(f.tensors[i].data);
-  free(f.tensors);
+  ckpt_snapshot *snap = malloc(sizeof *snap);
+  if (!snap) return cli_error(CLI_EXIT_FAIL, cmd, "%s: out of host memory", flag);
+  int code = ckpt_take(cmd, flag, net, m, snap);
+  if (!code) code = ckpt_write(cmd, flag, path, snap);
+  ckpt_release(snap);
+  free(snap);
   return code;
 }
 
@@ -280,8 +348,8 @@ int ckpt_read_meta(const char *cmd, const char *flag, const char *path, const mu
       return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata has no \"%s\"", flag, path,
                        fields[i].key);
     if (!parse_field(&fields[i], s, m))
-      return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata \"%s\" has a bad value \"%s\"",
-                       flag, path, fields[i].key, s);
+      return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata \"%s\" has a bad value \"%s\"", flag,
+                       path, fields[i].key, s);
   }
   if (mupc_net_params_check(&m->p) != MUPC_OK)
     return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata: %s", flag, path, mupc_errmsg());

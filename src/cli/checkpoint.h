@@ -32,9 +32,25 @@ typedef struct ckpt_meta {
   char data_dir[CKPT_PATH_MAX];
 } ckpt_meta;
 
-/* Writes the net's weights (and Adam state) with m's metadata to path,
- * atomically: on failure the previous file at path is untouched. `flag`
- * names the flag the path came from, for the error line. */
+/* A host copy of a model, to be written later: training keeps a periodic
+ * checkpoint back until the next step shows its weights give a finite
+ * loss. */
+typedef struct ckpt_snapshot {
+  ckpt_meta meta;
+  mupc_st_tensor *tensors;
+  size_t ntensors, cap;
+} ckpt_snapshot;
+
+/* Copies the net's weights (and Adam state) and m. `flag` names the flag
+ * the checkpoint is for, for the error line. */
+int ckpt_take(const char *cmd, const char *flag, mupc_net *net, const ckpt_meta *m,
+              ckpt_snapshot *snap);
+/* Writes snap to path atomically: on failure the previous file at path is
+ * untouched. */
+int ckpt_write(const char *cmd, const char *flag, const char *path, const ckpt_snapshot *snap);
+void ckpt_release(ckpt_snapshot *snap);
+
+/* ckpt_take, ckpt_write and ckpt_release in one. */
 int ckpt_save(const char *cmd, const char *flag, const char *path, mupc_net *net,
               const ckpt_meta *m);
 

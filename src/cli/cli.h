@@ -20,7 +20,12 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
  * getopt_long works as in a program of its own and prints its one-line
  * complaint about a bad flag under that name: on '?' (or ':') just
  * `return CLI_EXIT_USAGE;`. */
-#define CLI_COMMANDS(X) X(devices, "list the OpenCL devices; * marks the default")
+#define CLI_COMMANDS(X)                                                                            \
+  X(devices, "list the OpenCL devices; * marks the default")                                       \
+  X(bench, "time training steps on synthetic data; GFLOP/s and efficiency")                        \
+  X(tune, "search CLBlast GEMM parameters for this device and cache them")                        \
+  X(train, "train on an IDX data set (Fashion-MNIST); metrics, checkpoints, resume")               \
+  X(eval, "test accuracy and loss of a saved model")
 
 #define CLI__DECLARE(name, summary) int cli_##name(int argc, char **argv);
 CLI_COMMANDS(CLI__DECLARE)
@@ -28,7 +33,8 @@ CLI_COMMANDS(CLI__DECLARE)
 
 /* "mupc <cmd>: <message>" (or "mupc: <message>" when cmd is NULL) on
  * stderr; returns code. */
-int cli_error(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cli_error(int code, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The exit code for a library status (see the top of this file). */
 int cli_exit_code(int status);

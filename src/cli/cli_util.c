@@ -54,7 +54,9 @@ int cli_report(const char *cmd, int status, const mupc_ctx *ctx) {
 
 /* strtoll and strtod skip leading blanks and accept an empty tail; a flag
  * value must be exactly one number. */
-static int starts_clean(const char *text) { return *text && !isspace((unsigned char)*text); }
+static int starts_clean(const char *text) {
+  return *text && !isspace((unsigned char)*text);
+}
 
 static int bad_int(const char *cmd, const char *flag, const char *text, long long lo,
                    long long hi) {
@@ -85,8 +87,8 @@ int cli_parse_u64(const char *cmd, const char *flag, const char *text, uint64_t 
   int ok = starts_clean(text) && isdigit((unsigned char)*text);
   unsigned long long v = ok ? strtoull(text, &end, 10) : 0;
   if (!ok || *end || errno)
-    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected an integer >= 0 (64-bit), got '%s'",
-                     flag, text);
+    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected an integer >= 0 (64-bit), got '%s'", flag,
+                     text);
   *out = (uint64_t)v;
   return CLI_EXIT_OK;
 }
@@ -133,6 +135,8 @@ void cli_format_bytes(uint64_t bytes, char *dst, size_t n) {
     v /= 1024.0;
     u++;
   }
-  if (u == 0) snprintf(dst, n, "%" PRIu64 " B", bytes);
-  else snprintf(dst, n, "%.1f %s", v, units[u]);
+  if (u == 0)
+    snprintf(dst, n, "%" PRIu64 " B", bytes);
+  else
+    snprintf(dst, n, "%.1f %s", v, units[u]);
 }

@@ -25,15 +25,27 @@ static void help(void) {
         stdout);
 }
 
-enum { COL_DEFAULT, COL_INDEX, COL_PLATFORM, COL_DEVICE, COL_TYPE, COL_VENDOR, COL_CU,
-       COL_MEM, COL_WG, COL_CLC, COL_DRIVER, NCOLS };
+enum {
+  COL_DEFAULT,
+  COL_INDEX,
+  COL_PLATFORM,
+  COL_DEVICE,
+  COL_TYPE,
+  COL_VENDOR,
+  COL_CU,
+  COL_MEM,
+  COL_WG,
+  COL_CLC,
+  COL_DRIVER,
+  NCOLS
+};
 
 static const struct {
   const char *title;
   int right; /* numbers align right */
 } columns[NCOLS] = {
-    {"", 0},         {"P:D", 0}, {"PLATFORM", 0}, {"DEVICE", 0},   {"TYPE", 0},   {"VENDOR", 0},
-    {"CU", 1},       {"MEMORY", 1}, {"MAX WG", 1}, {"OPENCL C", 0}, {"DRIVER", 0},
+    {"", 0},   {"P:D", 0},    {"PLATFORM", 0}, {"DEVICE", 0},   {"TYPE", 0},   {"VENDOR", 0},
+    {"CU", 1}, {"MEMORY", 1}, {"MAX WG", 1},   {"OPENCL C", 0}, {"DRIVER", 0},
 };
 
 typedef struct row {
@@ -61,9 +73,12 @@ static void print_line(const char *const cells[NCOLS], const size_t width[NCOLS]
   for (int c = 0; c < NCOLS; c++) {
     const char *sep = c ? "  " : "";
     /* No padding after the last column: no trailing blanks. */
-    if (c == NCOLS - 1) printf("%s%s\n", sep, cells[c]);
-    else if (columns[c].right) printf("%s%*s", sep, (int)width[c], cells[c]);
-    else printf("%s%-*s", sep, (int)width[c], cells[c]);
+    if (c == NCOLS - 1)
+      printf("%s%s\n", sep, cells[c]);
+    else if (columns[c].right)
+      printf("%s%*s", sep, (int)width[c], cells[c]);
+    else
+      printf("%s%-*s", sep, (int)width[c], cells[c]);
   }
 }
 
@@ -71,7 +86,8 @@ static int print_table(const mupc_device_info *devs, size_t n, int footnote) {
   row *rows = malloc(n * sizeof *rows);
   if (!rows) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   size_t width[NCOLS];
-  for (int c = 0; c < NCOLS; c++) width[c] = strlen(columns[c].title);
+  for (int c = 0; c < NCOLS; c++)
+    width[c] = strlen(columns[c].title);
   width[COL_DEFAULT] = 1; /* rows line up whether or not the default is among them */
   for (size_t i = 0; i < n; i++) {
     fill_row(&devs[i], &rows[i]);
@@ -81,10 +97,12 @@ static int print_table(const mupc_device_info *devs, size_t n, int footnote) {
     }
   }
   const char *cells[NCOLS];
-  for (int c = 0; c < NCOLS; c++) cells[c] = columns[c].title;
+  for (int c = 0; c < NCOLS; c++)
+    cells[c] = columns[c].title;
   print_line(cells, width);
   for (size_t i = 0; i < n; i++) {
-    for (int c = 0; c < NCOLS; c++) cells[c] = rows[i].cell[c];
+    for (int c = 0; c < NCOLS; c++)
+      cells[c] = rows[i].cell[c];
     print_line(cells, width);
   }
   if (footnote) printf("\n* default: used when neither --device nor MUPC_DEVICE is given\n");
@@ -137,8 +155,8 @@ static int print_json(const mupc_device_info *devs, size_t n) {
     }
   }
   /* Keep "Mesa/X.org" readable: json-c escapes '/' unless told not to. */
-  text = json_object_to_json_string_ext(
-      arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+  text = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
   if (!text) goto ERROR;
   printf("%s\n", text);
   json_object_put(arr);

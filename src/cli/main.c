@@ -29,8 +29,8 @@ static void usage(FILE *f) {
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fputs("\n'mupc <command> --help' describes a command's flags.\n"
-        "Every command that uses a device takes --device SPEC (or MUPC_DEVICE):\n"
-        "P:D, cpu, gpu, or part of the platform, platform vendor or device name.\n",
+        "A device is chosen by --device SPEC or, without it, MUPC_DEVICE: P:D, cpu,\n"
+        "gpu, or part of the platform name, platform vendor or device name.\n",
         f);
 }
 

@@ -1,0 +1,248 @@
+/* mupc bench: time the training step on synthetic batches and compare the
+ * achieved GEMM rate with the device's own SGEMM rate on the same shapes. */
+#include "cli.h"
+#include "netflags.h"
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CMD "bench"
+
+enum { O_STEPS = 1, O_WARMUP, O_JSON, O_DEVICE, O_HELP };
+
+static const struct option own[] = {
+    {"steps", required_argument, NULL, O_STEPS}, {"warmup", required_argument, NULL, O_WARMUP},
+    {"json", no_argument, NULL, O_JSON},         {"device", required_argument, NULL, O_DEVICE},
+    {"help", no_argument, NULL, O_HELP},         {NULL, 0, NULL, 0}};
+
+static void help(const mupc_net_params *p) {
+  printf("usage: mupc bench [model and optimisation flags] [--steps S] [--warmup W] [--json]\n"
+         "                  [--device SPEC]\n\n"
+         "Times training steps on synthetic batches of the configured shape (fixed seed, no\n"
+         "dataset needed) and reports the median, min and max seconds per step, the split\n"
+         "between feedforward, inference and weight update, FLOPs per step (dense as in\n"
+         "DESIGN §5, and as executed with the wavefront), GFLOP/s, the device's own SGEMM\n"
+         "rate on the step's GEMM shapes, their ratio (efficiency), enqueues per inference\n"
+         "step and device memory.\n\n"
+         "  --steps S        timed steps after the warm-up (default 10)\n"
+         "  --warmup W       untimed steps first; kernels compile here (default 2)\n"
+         "  --json           one JSON object instead of the text report\n"
+         "  --device SPEC    OpenCL device (see 'mupc devices'; default MUPC_DEVICE, then\n"
+         "                   the first GPU, then the first CPU)\n\n");
+  cli_net_flags_help(stdout, p);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Synthetic batch: inputs ~ U(-1, 1), one-hot targets, from a fixed seed. */
+static void synthetic(const mupc_net_params *p, float *x, float *y) {
+  uint64_t s = 0x853C49E6748FEA9Bull;
+  for (int i = 0; i < p->batch * p->input_dim; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x[i] = (float)((double)(s >> 11) * 0x1.0p-52 - 1.0);
+  }
+  memset(y, 0, sizeof *y * (size_t)p->batch * p->output_dim);
+  for (int b = 0; b < p->batch; b++) y[b * p->output_dim + b % p->output_dim] = 1.0f;
+}
+
+typedef struct timing {
+  double total, ff, infer, update;
+} timing;
+
+/* One step in its parts, waiting after each so the split is real. */
+static int timed_step(mupc_net *net, mupc_ctx *ctx, const float *x, const float *y, timing *t) {
+  const mupc_net_params *p = mupc_net_get_params(net);
+  const double t0 = now();
+  int rc = mupc_net_load_batch(net, x, y);
+  if (!rc) rc = mupc_net_feedforward(net, NULL);
+  const double t1 = now();
+  if (!rc && p->algo == MUPC_ALGO_PC) rc = mupc_net_infer(net, p->infer_steps);
+  if (!rc) rc = mupc_ctx_finish(ctx);
+  const double t2 = now();
+  if (!rc) rc = mupc_net_weight_grads(net);
+  if (!rc) rc = mupc_net_update(net);
+  if (!rc) rc = mupc_ctx_finish(ctx);
+  const double t3 = now();
+  *t = (timing){t3 - t0, t1 - t0, t2 - t1, t3 - t2};
+  return rc;
+}
+
+typedef struct report {
+  double med, min, max, ff, infer, update;
+  double flops_dense, flops_exec, sgemm;
+  int enqueues;
+  uint64_t bytes;
+} report;
+
+static void print_text(const mupc_ctx *ctx, const mupc_net_params *p, const report *r, int steps) {
+  const mupc_device_info *d = mupc_ctx_device(ctx);
+  char mem[32];
+  cli_format_bytes(r->bytes, mem, sizeof mem);
+  printf("device      %d:%d %s / %s (%s)%s\n", d->platform_index, d->device_index, d->platform,
+         d->name, d->driver_version, mupc_ctx_tuned(ctx) ? ", tuned GEMM" : "");
+  printf("config      L=%d N=%d B=%d T=%d D=%d C=%d %s %s %s%s\n", p->depth, p->width, p->batch,
+         p->infer_steps, p->input_dim, p->output_dim, mupc_algo_name(p->algo),
+         mupc_param_name(p->param), mupc_act_name(p->act), p->wavefront ? " wavefront" : "");
+  printf("step        median %.4f s  min %.4f s  max %.4f s  (%d steps)\n", r->med, r->min, r->max,
+         steps);
+  printf("split       feedforward %.4f s  inference %.4f s  weight update %.4f s (medians)\n",
+         r->ff, r->infer, r->update);
+  printf("flops       dense %.3g  executed %.3g per step\n", r->flops_dense, r->flops_exec);
+  printf("rate        %.2f GFLOP/s dense, %.2f GFLOP/s executed\n", r->flops_dense / r->med * 1e-9,
+         r->flops_exec / r->med * 1e-9);
+  printf("sgemm       %.2f GFLOP/s on the step's shapes; efficiency %.2f\n", r->sgemm,
+         r->flops_dense / r->med * 1e-9 / r->sgemm);
+  printf("enqueues    %d per inference step\n", r->enqueues);
+  printf("memory      %s on the device\n", mem);
+}
+
+static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const report *r, int steps) {
+  const mupc_device_info *d = mupc_ctx_device(ctx);
+  json_object *o = json_object_new_object(), *cfg = json_object_new_object();
+#define NUM(obj, k, v) json_object_object_add(obj, k, json_object_new_double(v))
+#define INT(obj, k, v) json_object_object_add(obj, k, json_object_new_int64(v))
+#define STR(obj, k, v) json_object_object_add(obj, k, json_object_new_string(v))
+  NUM(o, "seconds_per_step_median", r->med);
+  NUM(o, "seconds_per_step_min", r->min);
+  NUM(o, "seconds_per_step_max", r->max);
+  NUM(o, "seconds_feedforward_median", r->ff);
+  NUM(o, "seconds_inference_median", r->infer);
+  NUM(o, "seconds_update_median", r->update);
+  NUM(o, "flops_dense_per_step", r->flops_dense);
+  NUM(o, "flops_executed_per_step", r->flops_exec);
+  NUM(o, "gflops_dense", r->flops_dense / r->med * 1e-9);
+  NUM(o, "gflops_executed", r->flops_exec / r->med * 1e-9);
+  NUM(o, "device_sgemm_gflops", r->sgemm);
+  NUM(o, "efficiency", r->flops_dense / r->med * 1e-9 / r->sgemm);
+  INT(o, "enqueues_per_inference_step", r->enqueues);
+  INT(o, "device_bytes", (int64_t)r->bytes);
+  INT(o, "steps", steps);
+  INT(cfg, "depth", p->depth);
+  INT(cfg, "width", p->width);
+  INT(cfg, "batch", p->batch);
+  INT(cfg, "infer_steps", p->infer_steps);
+  INT(cfg, "input_dim", p->input_dim);
+  INT(cfg, "output_dim", p->output_dim);
+  STR(cfg, "act", mupc_act_name(p->act));
+  STR(cfg, "param", mupc_param_name(p->param));
+  STR(cfg, "loss", mupc_loss_name(p->loss));
+  STR(cfg, "algo", mupc_algo_name(p->algo));
+  STR(cfg, "optim", mupc_optim_name(p->optim));
+  STR(cfg, "activity_optim", mupc_aoptim_name(p->activity_optim));
+  json_object_object_add(cfg, "skips", json_object_new_boolean(p->skips));
+  json_object_object_add(cfg, "wavefront", json_object_new_boolean(p->wavefront));
+  json_object_object_add(o, "config", cfg);
+  json_object *dev = json_object_new_object();
+  char index[32];
+  snprintf(index, sizeof index, "%d:%d", d->platform_index, d->device_index);
+  STR(dev, "index", index);
+  STR(dev, "platform", d->platform);
+  STR(dev, "device", d->name);
+  STR(dev, "driver", d->driver_version);
+  json_object_object_add(dev, "tuned", json_object_new_boolean(mupc_ctx_tuned(ctx)));
+  json_object_object_add(o, "device", dev);
+#undef NUM
+#undef INT
+#undef STR
+  puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+  json_object_put(o);
+}
+
+static int run(mupc_ctx *ctx, const mupc_net_params *p, int steps, int warmup, int json) {
+  mupc_net *net = NULL;
+  timing *t = calloc((size_t)steps, sizeof *t);
+  double *col = calloc((size_t)steps, sizeof *col);
+  float *x = malloc(sizeof *x * (size_t)p->batch * p->input_dim);
+  float *y = malloc(sizeof *y * (size_t)p->batch * p->output_dim);
+  int rc = (t && col && x && y) ? MUPC_OK : MUPC_ENOMEM;
+  if (!rc) rc = mupc_net_init(&net, ctx, p);
+  if (rc) goto ERROR;
+  synthetic(p, x, y);
+  timing scratch;
+  for (int i = 0; i < warmup && !rc; i++) rc = timed_step(net, ctx, x, y, &scratch);
+  const uint64_t f0 = mupc_net_flop_count(net);
+  for (int i = 0; i < steps && !rc; i++) rc = timed_step(net, ctx, x, y, &t[i]);
+  if (rc) goto ERROR;
+  report r = {0};
+  r.flops_exec = (double)(mupc_net_flop_count(net) - f0) / steps;
+  r.flops_dense = mupc_net_dense_flops_per_step(p);
+  r.enqueues = mupc_net_enqueues_per_inference_step(net);
+  r.bytes = mupc_ctx_device_bytes(ctx);
+  r.min = r.max = t[0].total;
+  for (int i = 0; i < steps; i++) {
+    r.min = t[i].total < r.min ? t[i].total : r.min;
+    r.max = t[i].total > r.max ? t[i].total : r.max;
+  }
+  const size_t offs[4] = {offsetof(timing, total), offsetof(timing, ff), offsetof(timing, infer),
+                          offsetof(timing, update)};
+  double meds[4];
+  for (int k = 0; k < 4; k++) {
+    for (int i = 0; i < steps; i++) col[i] = *(const double *)((const char *)&t[i] + offs[k]);
+    meds[k] = median(col, steps);
+  }
+  r.med = meds[0], r.ff = meds[1], r.infer = meds[2], r.update = meds[3];
+  rc = mupc_net_sgemm_rate(net, 5, &r.sgemm);
+  if (rc) goto ERROR;
+  if (json)
+    print_json(ctx, p, &r, steps);
+  else
+    print_text(ctx, p, &r, steps);
+ERROR:
+  mupc_net_free(net);
+  free(t);
+  free(col);
+  free(x);
+  free(y);
+  return rc;
+}
+
+int cli_bench(int argc, char **argv) {
+  mupc_net_params p = mupc_net_default_params();
+  int steps = 10, warmup = 2, json = 0, opt, rc = 0;
+  const char *spec = NULL;
+  struct option *opts = cli_net_options(own);
+  if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1 && !rc) {
+    if (cli_net_flag(CMD, opt, optarg, &p, &rc)) continue;
+    switch (opt) {
+    case O_STEPS: rc = cli_parse_int(CMD, "--steps", optarg, 1, 1000000, &steps); break;
+    case O_WARMUP: rc = cli_parse_int(CMD, "--warmup", optarg, 0, 1000000, &warmup); break;
+    case O_JSON: json = 1; break;
+    case O_DEVICE: spec = optarg; break;
+    case 'h':
+    case O_HELP: help(&p); free(opts); return CLI_EXIT_OK;
+    default: rc = CLI_EXIT_USAGE; break;
+    }
+  }
+  free(opts);
+  if (rc) return rc;
+  if (optind < argc)
+    return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
+  int st = mupc_net_params_check(&p);
+  if (st) return cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
+  mupc_ctx *ctx = NULL;
+  st = mupc_ctx_init(&ctx, spec);
+  if (st) return cli_report(CMD, st, NULL);
+  st = run(ctx, &p, steps, warmup, json);
+  rc = st ? cli_report(CMD, st, ctx) : CLI_EXIT_OK;
+  mupc_ctx_free(ctx);
+  return rc;
+}

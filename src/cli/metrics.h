@@ -1,0 +1,26 @@
+/* --metrics FILE: one JSON object per line (json-c), see README "Metrics".
+ *   per step: {"step", "epoch", "train_loss", "energy", "seconds"
+ *              [, "test_acc", "test_loss"]}
+ *   last:     {"final": true, "step", "test_acc", "test_loss", "seconds"}
+ * A non-finite value is written as null: JSON has no NaN. */
+#ifndef MUPC_CLI_METRICS_H
+#define MUPC_CLI_METRICS_H
+
+#include "evaluate.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct metrics {
+  FILE *f; /* NULL: no --metrics */
+  const char *path;
+} metrics;
+
+/* Each returns a CLI exit code after a one-line error naming the file. */
+int metrics_open(metrics *m, const char *cmd, const char *path);
+int metrics_step(metrics *m, const char *cmd, int64_t step, int64_t epoch,
+                 const mupc_step_stats *st, double seconds, const eval_result *ev);
+int metrics_final(metrics *m, const char *cmd, int64_t step, const eval_result *ev, double seconds);
+int metrics_close(metrics *m, const char *cmd);
+
+#endif

@@ -1,0 +1,35 @@
+/* What `mupc train` shows while it runs, on stderr: a progress bar redrawn
+ * in place on a terminal, plain periodic lines otherwise, nothing with
+ * --quiet. */
+#ifndef MUPC_CLI_PROGRESS_H
+#define MUPC_CLI_PROGRESS_H
+
+#include "evaluate.h"
+
+#include <stdint.h>
+
+typedef enum { PROGRESS_QUIET, PROGRESS_LINES, PROGRESS_BAR } progress_mode;
+
+typedef struct progress {
+  progress_mode mode;
+  int64_t first;      /* steps done before this run (a resume) */
+  int64_t total;      /* the run's last step */
+  int64_t per_epoch;  /* steps per epoch */
+  int64_t line_every; /* PROGRESS_LINES: a line every this many steps */
+  double start;       /* seconds when this run's first step began */
+  double last_draw;
+  int drawn; /* the bar is on screen and the cursor sits at its end */
+  int have_test;
+  double test_acc;
+} progress;
+
+void progress_start(progress *pg, progress_mode mode, int64_t first, int64_t total,
+                    int64_t per_epoch, int64_t line_every, double now);
+/* After step `step` (1-based, counted over the whole run) and its
+ * evaluation, if there was one (ev may be NULL). */
+void progress_update(progress *pg, int64_t step, float train_loss, const eval_result *ev,
+                     double now);
+/* Ends the bar's line so the next message starts on a line of its own. */
+void progress_break(progress *pg);
+
+#endif

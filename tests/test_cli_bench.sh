@@ -1,0 +1,107 @@
+#!/bin/sh
+# `mupc bench` and `mupc tune` end to end: the report's fields, flag errors,
+# the tuning cache being written, read and applied, and a broken cache being
+# ignored. Usage: test_cli_bench.sh path/to/mupc
+set -u
+mupc=${1:?usage: test_cli_bench.sh path/to/mupc}
+unset MUPC_DEVICE MUPC_NO_TUNE
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+export MUPC_TUNE_CACHE="$tmp/cache/tune.json"
+fails=0
+fail() {
+  echo "FAIL: $*" >&2
+  sed 's/^/  out: /' "$tmp/out" >&2
+  sed 's/^/  err: /' "$tmp/err" >&2
+  fails=$((fails + 1))
+}
+run() {
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+}
+json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1"; }
+
+small="--depth 5 --width 16 --batch 8 --infer-steps 4 --steps 2 --warmup 1"
+
+for dev in pocl llvmpipe; do
+  case ",${MUPC_REQUIRE_DEVICES:-}," in *",$dev,"*) ;; *)
+    RUSTICL_ENABLE=llvmpipe "$mupc" devices --device "$dev" >/dev/null 2>&1 || continue ;;
+  esac
+  # shellcheck disable=SC2086
+  run "$mupc" bench --device "$dev" $small --json
+  [ "$rc" -eq 0 ] || fail "$dev: bench --json exited $rc"
+  json "
+keys = ['seconds_per_step_median', 'seconds_per_step_min', 'seconds_per_step_max',
+        'flops_dense_per_step', 'flops_executed_per_step', 'gflops_dense', 'gflops_executed',
+        'device_sgemm_gflops', 'efficiency', 'enqueues_per_inference_step', 'device_bytes']
+missing = [k for k in keys if not isinstance(d.get(k), (int, float))]
+assert not missing, missing
+assert d['seconds_per_step_min'] <= d['seconds_per_step_median'] <= d['seconds_per_step_max']
+# dense: (2 + 2T) passes of 2*B*(D*N + (L-2)*N^2 + N*C) with D=784, C=10
+assert d['flops_dense_per_step'] == 10 * 2 * 8 * (784 * 16 + 3 * 16 * 16 + 16 * 10), d['flops_dense_per_step']
+assert 0 < d['flops_executed_per_step'] <= d['flops_dense_per_step'] * 1.5
+assert d['enqueues_per_inference_step'] == 7
+assert d['device_bytes'] > 0 and d['device_sgemm_gflops'] > 0
+assert d['config']['depth'] == 5 and d['config']['width'] == 16
+assert d['device']['tuned'] is False
+" || fail "$dev: bench --json fields"
+  # shellcheck disable=SC2086
+  run "$mupc" bench --device "$dev" $small
+  [ "$rc" -eq 0 ] && grep -q '^enqueues    7 per inference step' "$tmp/out" &&
+    grep -q 'efficiency' "$tmp/out" || fail "$dev: bench text report"
+done
+
+run "$mupc" bench --steps 0
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- '--steps' "$tmp/err" ||
+  fail "bench --steps 0 must be one usage error"
+run "$mupc" bench --width 0
+[ "$rc" -eq 2 ] && grep -q -- '--width' "$tmp/err" || fail "bench --width 0 must name --width"
+run "$mupc" bench --act swish
+[ "$rc" -eq 2 ] && grep -q 'relu' "$tmp/err" || fail "bench --act swish must list the choices"
+
+# A hand-written cache entry for PoCL is applied; a broken cache is ignored.
+run "$mupc" devices --device pocl --json
+key=$(json "x = d[0] if isinstance(d, list) else d; print(x['platform'] + '|' + x['device'] + '|' + x['driver_version'])")
+mkdir -p "$tmp/cache"
+python3 - "$MUPC_TUNE_CACHE" "$key" <<'PY'
+import json, sys
+params = dict(WGD=32, MDIMCD=8, NDIMCD=8, MDIMAD=8, NDIMBD=8, KWID=2, VWMD=2, VWND=2, PADA=1, PADB=1)
+json.dump({sys.argv[2]: {"XgemmDirect": params}}, open(sys.argv[1], "w"))
+PY
+# shellcheck disable=SC2086
+run "$mupc" bench --device pocl $small --json
+[ "$rc" -eq 0 ] && json "assert d['device']['tuned'] is True" || fail "cached parameters not applied"
+# shellcheck disable=SC2086
+MUPC_NO_TUNE=1 run "$mupc" bench --device pocl $small --json
+[ "$rc" -eq 0 ] && json "assert d['device']['tuned'] is False" || fail "MUPC_NO_TUNE=1 ignored"
+echo '{"broken' >"$MUPC_TUNE_CACHE"
+# shellcheck disable=SC2086
+run "$mupc" bench --device pocl $small --json
+[ "$rc" -eq 0 ] && json "assert d['device']['tuned'] is False" || fail "a broken cache must be ignored"
+
+# tune: one candidate (the budget is checked before each), then the cache
+# holds a complete entry for this device, or says the defaults were kept.
+rm -f "$MUPC_TUNE_CACHE"
+run "$mupc" tune --device pocl --depth 4 --width 16 --batch 8 --budget 0.001
+if [ "$rc" -ne 0 ] || ! grep -q 'GFLOP/s' "$tmp/out"; then
+  fail "tune exited $rc"
+elif grep -q 'defaults kept' "$tmp/out"; then
+  [ ! -e "$MUPC_TUNE_CACHE" ] || fail "tune kept the defaults but wrote a cache"
+else
+  python3 -c "
+import json, sys
+d = json.load(open('$MUPC_TUNE_CACHE'))['$key']
+assert sorted(d['XgemmDirect']) == sorted(['WGD','MDIMCD','NDIMCD','MDIMAD','NDIMBD','KWID','VWMD','VWND','PADA','PADB'])
+assert d['gflops_after'] > d['gflops_before'] > 0
+" || fail "tune cache entry"
+fi
+run "$mupc" tune --show-cache
+[ "$rc" -eq 0 ] && [ "$(cat "$tmp/out")" = "$MUPC_TUNE_CACHE" ] || fail "tune --show-cache"
+run "$mupc" tune --budget -1
+[ "$rc" -eq 2 ] && grep -q -- '--budget' "$tmp/err" || fail "tune --budget -1"
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed"
+  exit 1
+fi
+echo "all bench/tune checks passed"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs `mupc bench` on the fixed set of configurations and prints a markdown
+# table for the README, with the NumPy float32 baseline on the jpc example.
+#
+#   tools/bench_table.sh [--device SPEC] [--steps S] [extra mupc bench flags]
+#
+# MUPC (default build/mupc) is the binary to run. Needs python3-numpy for
+# the baseline column (left out when NumPy is missing).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mupc=${MUPC:-build/mupc}
+steps=10
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --steps) steps=$2; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+[ -x "$mupc" ] || { echo "bench_table.sh: $mupc not built (run tools/test.sh or ninja -C build)" >&2; exit 2; }
+
+configs=(
+  "jpc example|--depth 30 --width 128 --batch 64 --infer-steps 30"
+  "wide|--depth 9 --width 512 --batch 64 --infer-steps 8"
+  "deep|--depth 129 --width 64 --batch 64 --infer-steps 128"
+)
+
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+
+echo "| config | L | N | B | T | s/step (median) | GFLOP/s dense | GFLOP/s executed | device SGEMM GFLOP/s | efficiency | enqueues/inference step |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+device=""
+for entry in "${configs[@]}"; do
+  name=${entry%%|*}
+  flags=${entry#*|}
+  # shellcheck disable=SC2086
+  json=$("$mupc" bench $flags --steps "$steps" --json ${args[@]+"${args[@]}"})
+  read -r L N B T <<<"$(echo "$json" | field "['config']['depth'], d['config']['width'], d['config']['batch'], d['config']['infer_steps']" | tr -d ',')"
+  printf '| %s | %s | %s | %s | %s | %.4f | %.2f | %.2f | %.2f | %.2f | %s |\n' "$name" "$L" "$N" "$B" "$T" \
+    "$(echo "$json" | field "['seconds_per_step_median']")" \
+    "$(echo "$json" | field "['gflops_dense']")" \
+    "$(echo "$json" | field "['gflops_executed']")" \
+    "$(echo "$json" | field "['device_sgemm_gflops']")" \
+    "$(echo "$json" | field "['efficiency']")" \
+    "$(echo "$json" | field "['enqueues_per_inference_step']")"
+  device=$(echo "$json" | field "['device']['platform'] + ' / ' + d['device']['device'] + ' (' + d['device']['driver'] + ')' + (', tuned GEMM' if d['device']['tuned'] else '')")
+done
+echo
+echo "Device: $device. $steps timed steps per row after 2 warm-up steps."
+if python3 -c 'import numpy' 2>/dev/null; then
+  np=$(python3 tools/numpy_step.py --steps "$steps" --json | field "['seconds_per_step_median']")
+  printf 'NumPy float32 baseline (tools/numpy_step.py), jpc example: %.4f s per step (median).\n' "$np"
+fi
