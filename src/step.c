@@ -394,6 +394,8 @@ int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat) {
   const mupc_net_params *p = &net->p;
   const int B = p->batch, C = p->output_dim, D = p->input_dim;
   const float scale = mupc_layer_scale(p, p->depth - 1);
+  /* The forward passes below overwrite the activities. */
+  net->infer_t = p->depth;
   float *xb = calloc((size_t)B * D, sizeof *xb);
   float *out = malloc((size_t)B * C * sizeof *out);
   int rc = (xb && out) ? MUPC_OK : mupc__fail(MUPC_ENOMEM, "out of host memory");

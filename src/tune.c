@@ -41,12 +41,27 @@ static int override(mupc_ctx *ctx, const size_t *values) {
   return MUPC_OK;
 }
 
+typedef struct limits {
+  size_t max_wg;
+  uint64_t local_mem;
+} limits;
+
+static limits device_limits(const mupc_ctx *ctx) {
+  limits lim = {ctx->info.max_work_group_size, 0};
+  cl_ulong local = 0;
+  if (clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL) ==
+      CL_SUCCESS)
+    lim.local_mem = local;
+  return lim;
+}
+
 /* The direct kernel's rules: tiles divide evenly into threads and vectors,
- * and the work-group fits the device. */
-static int valid(const size_t *v, size_t max_wg) {
+ * and the work-group and its two padded local tiles fit the device. */
+static int valid(const size_t *v, limits lim) {
   const size_t wgd = v[0], mdimcd = v[1], ndimcd = v[2], mdimad = v[3], ndimbd = v[4];
-  const size_t kwid = v[5], vwmd = v[6], vwnd = v[7];
-  if (mdimcd * ndimcd > max_wg) return 0;
+  const size_t kwid = v[5], vwmd = v[6], vwnd = v[7], pada = v[8], padb = v[9];
+  if (mdimcd * ndimcd > lim.max_wg) return 0;
+  if (sizeof(float) * wgd * (2 * wgd + pada + padb) > lim.local_mem) return 0;
   if (wgd % kwid || wgd % (mdimcd * vwmd) || wgd % (ndimcd * vwnd)) return 0;
   if (wgd % (mdimad * vwmd) || wgd % (ndimbd * vwnd)) return 0;
   if ((mdimcd * ndimcd) % mdimad || (mdimcd * ndimcd) % ndimbd) return 0;
@@ -58,7 +73,7 @@ static int valid(const size_t *v, size_t max_wg) {
  * tiles (WGD >= 32) first: each candidate costs a kernel compile, seconds
  * on a CPU driver, so a short budget should start where CPUs and GPUs
  * both tend to do well and still sample the rest. */
-static size_t candidates(size_t max_wg, size_t (*out)[MUPC_TUNE_NPARAMS], size_t cap) {
+static size_t candidates(limits lim, size_t (*out)[MUPC_TUNE_NPARAMS], size_t cap) {
   static const size_t wgd[] = {64, 32, 16, 8}, dim[] = {8, 16}, kwid[] = {1, 2, 8},
                       vw[] = {1, 2, 4};
   size_t n = 0, large = 0;
@@ -69,7 +84,7 @@ static size_t candidates(size_t max_wg, size_t (*out)[MUPC_TUNE_NPARAMS], size_t
           size_t v[MUPC_TUNE_NPARAMS] = {wgd[a],     dim[b & 1], dim[(b >> 1) & 1],
                                          dim[(b >> 2) & 1], dim[(b >> 3) & 1], kwid[c],
                                          vw[d % 3], vw[d / 3], 1, 1};
-          if (valid(v, max_wg)) memcpy(out[n++], v, sizeof v);
+          if (valid(v, lim)) memcpy(out[n++], v, sizeof v);
         }
     if (a == 1) large = n;
   }
@@ -166,7 +181,7 @@ static int cached_params(const mupc_ctx *ctx, size_t *v) {
               json_object_get_int64(x) > 0 && json_object_get_int64(x) <= 1024;
       if (found) v[i] = (size_t)json_object_get_int64(x);
     }
-    found = found && valid(v, ctx->info.max_work_group_size);
+    found = found && valid(v, device_limits(ctx));
   }
   json_object_put(root);
   return found;
@@ -189,7 +204,7 @@ int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
   int rc = mupc_tune_cache_path(r.cache_path, sizeof r.cache_path);
   if (!rc) rc = mupc_net_init(&net, ctx, p);
   if (rc) goto ERROR;
-  const size_t n = candidates(ctx->info.max_work_group_size, cand, CAP);
+  const size_t n = candidates(device_limits(ctx), cand, CAP);
   /* The baseline is CLBlast's own choice for this device, measured before
    * any override: CLBlast cannot undo an override later. */
   rc = mupc_net_sgemm_rate(net, 3, &r.gflops_before);

@@ -3,6 +3,9 @@
 # the final line, metrics, checkpoints (round trip, --init, bit-exact
 # --resume, SIGINT/SIGTERM, divergence) and one-line flag errors.
 # Usage: test_cli_train.sh path/to/mupc
+# $tiny and $long are flag lists, split on purpose (mktemp paths hold no
+# blanks).
+# shellcheck disable=SC2086
 set -u
 mupc=${1:?usage: test_cli_train.sh path/to/mupc}
 unset MUPC_DEVICE
@@ -85,7 +88,8 @@ tiny="--data $data --device $dev --depth 5 --width 16 --batch 32 --infer-steps 5
 # ---- a short run: the final line and the metrics -------------------------
 run "$mupc" train $tiny --steps 30 --eval-every 10 --metrics "$tmp/m.jsonl" --save "$tmp/a.st"
 if [ "$rc" -ne 0 ] || [ "$(lines "$out")" -ne 1 ] ||
-  ! grep -Eq '^final test accuracy [0-9]+\.[0-9]{2}% \(loss [0-9.e+-]+\) after 30 steps, [0-9.]+ s$' "$out"; then
+  ! grep -Eq '^final test accuracy [0-9]+\.[0-9]{2}% \(loss [0-9.e+-]+\) after 30 steps, [0-9.]+ s$' \
+    "$out"; then
   fail "mupc train: want exit 0 and one final line"
 fi
 grep -q 'test acc' "$err" || fail "mupc train: no progress lines on stderr (not a terminal)"
@@ -120,7 +124,8 @@ run "$mupc" train $tiny --steps 3 --quiet
   fail "--quiet: want only the final line"
 
 run "$mupc" train $tiny --steps 5 --algo bp --loss ce --optim sgd --lr 0.05 --quiet
-{ [ "$rc" -eq 0 ] && grep -q '^final test accuracy' "$out"; } || fail "--algo bp --loss ce --optim sgd"
+{ [ "$rc" -eq 0 ] && grep -q '^final test accuracy' "$out"; } ||
+  fail "--algo bp --loss ce --optim sgd"
 
 # ---- checkpoints ---------------------------------------------------------
 run "$mupc" eval --model "$tmp/a.st" --device "$dev"
@@ -146,7 +151,8 @@ run "$mupc" train --resume "$tmp/half.st" --steps 20 --save "$tmp/resumed.st" --
 [ "$rc" -eq 0 ] || fail "train --resume"
 cmp -s "$tmp/full.st" "$tmp/resumed.st" || fail "10 steps + resume 10 differs from 20 steps"
 # --epochs counts from the start too: 20 steps are 2 epochs of 10.
-run "$mupc" train --resume "$tmp/half.st" --epochs 2 --save "$tmp/resumed2.st" --device "$dev" --quiet
+run "$mupc" train --resume "$tmp/half.st" --epochs 2 --save "$tmp/resumed2.st" --device "$dev" \
+  --quiet
 { [ "$rc" -eq 0 ] && cmp -s "$tmp/full.st" "$tmp/resumed2.st"; } ||
   fail "resume with --epochs 2 differs from 20 steps"
 
@@ -169,7 +175,8 @@ for name in sorted(header):
 text = json.dumps(out_header).encode()
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + out_data)
 EOF
-run "$mupc" train $tiny --steps 4 --init "$tmp/full.st" --save "$tmp/i1.st" --metrics "$tmp/i1.jsonl" --quiet
+run "$mupc" train $tiny --steps 4 --init "$tmp/full.st" --save "$tmp/i1.st" \
+  --metrics "$tmp/i1.jsonl" --quiet
 [ "$rc" -eq 0 ] || fail "train --init ours"
 run "$mupc" train $tiny --steps 4 --init "$tmp/plain.st" --save "$tmp/i2.st" --quiet
 [ "$rc" -eq 0 ] || fail "train --init plain"
@@ -212,9 +219,9 @@ wait_for_line() {
     i=$((i + 1))
   done
 }
-long="$tiny --steps 1500 --eval-every 0"
+long="$tiny --steps 600 --eval-every 0"
 run "$mupc" train $long --save "$tmp/long.st" --quiet
-[ "$rc" -eq 0 ] || fail "the straight 1500-step run"
+[ "$rc" -eq 0 ] || fail "the straight 600-step run"
 rm -f "$tmp/s.jsonl"
 "$mupc" train $long --save "$tmp/int.st" --metrics "$tmp/s.jsonl" >"$out" 2>"$err" &
 pid=$!

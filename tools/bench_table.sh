@@ -47,7 +47,11 @@ for entry in "${configs[@]}"; do
 done
 echo
 echo "Device: $device. $steps timed steps per row after 2 warm-up steps."
-if python3 -c 'import numpy' 2>/dev/null; then
-  np=$(python3 tools/numpy_step.py --steps "$steps" --json | field "['seconds_per_step_median']")
+# The first python3 on PATH may be a private interpreter without Debian's
+# NumPy; the system one has it when python3-numpy is installed.
+py=python3
+$py -c 'import numpy' 2>/dev/null || py=/usr/bin/python3
+if $py -c 'import numpy' 2>/dev/null; then
+  np=$($py tools/numpy_step.py --steps "$steps" --json | field "['seconds_per_step_median']")
   printf 'NumPy float32 baseline (tools/numpy_step.py), jpc example: %.4f s per step (median).\n' "$np"
 fi

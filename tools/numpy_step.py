@@ -48,7 +48,8 @@ def main():
     def f(l, zin):  # DESIGN's f_{l+1} for 0-based l
         if l == 0:
             return scale[0] * (zin @ W[0].T)
-        return scale[l] * (relu(zin) @ W[l].T) + skip[l] * zin
+        out = scale[l] * (relu(zin) @ W[l].T)
+        return out + skip[l] * zin if l < L - 1 else out  # no skip into the readout
 
     def errors(z):
         e = [z[0] - f(0, x)]
@@ -66,7 +67,9 @@ def main():
         for _ in range(T):
             e = errors(z)
             for l in range(L - 1):
-                g = e[l] - drelu(z[l]) * (scale[l + 1] * (e[l + 1] @ W[l + 1])) - skip[l + 1] * e[l + 1]
+                g = e[l] - drelu(z[l]) * (scale[l + 1] * (e[l + 1] @ W[l + 1]))
+                if l + 1 < L - 1:  # the readout has no skip
+                    g = g - skip[l + 1] * e[l + 1]
                 z[l] = z[l] - eta * g / f32(B)
         e = errors(z)
         ins = [x] + [relu(zl) for zl in z]

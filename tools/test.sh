@@ -8,13 +8,19 @@
 #
 # MUPC_BUILD_DIR chooses the build directory (default: build). CI=true turns
 # warnings into errors. Ends with a line "N passed, N failed, N skipped".
+#
+# Without arguments it then also builds the library and the host tests with
+# AddressSanitizer and UndefinedBehaviorSanitizer in build-asan
+# (MUPC_ASAN_BUILD_DIR) and runs the 'host' suite there, and runs every
+# libFuzzer harness briefly (tools/fuzz.sh, MUPC_FUZZ_SECONDS each,
+# default 10; 0 skips it). Their results count in the closing line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=${MUPC_BUILD_DIR:-build}
 packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
   pocl-opencl-icd mesa-opencl-icd libclblast-dev clinfo oclgrind libcmocka-dev zlib1g-dev
-  libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox)
+  libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev)
 
 install_packages() {
   if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
@@ -41,19 +47,21 @@ install_packages() {
     "${missing[@]}"
 }
 
+# configure DIR [meson options...]
 configure() {
-  local werror=false
+  local dir=$1 werror=false
+  shift
   [ "${CI:-}" = true ] && werror=true
   # Set on every run, so a build directory left by an earlier run (or by
   # hand) is brought to what this script tests.
-  local opts=("-Dwerror=$werror" -Dtests=true)
-  if [ -f "$build_dir/meson-private/coredata.dat" ]; then
-    if ! meson setup --reconfigure "$build_dir" "${opts[@]}"; then
-      echo "test.sh: reconfiguring $build_dir failed; wiping it" >&2
-      meson setup --wipe "$build_dir" "${opts[@]}"
+  local opts=("-Dwerror=$werror" -Dtests=true "$@")
+  if [ -f "$dir/meson-private/coredata.dat" ]; then
+    if ! meson setup --reconfigure "$dir" "${opts[@]}"; then
+      echo "test.sh: reconfiguring $dir failed; wiping it" >&2
+      meson setup --wipe "$dir" "${opts[@]}"
     fi
   else
-    meson setup "$build_dir" "${opts[@]}"
+    meson setup "$dir" "${opts[@]}"
   fi
 }
 
@@ -61,7 +69,7 @@ configure() {
 count() { sed -n "s/^$1:[[:space:]]*\([0-9][0-9]*\).*/\1/p" "$2" | tail -n 1 | grep . || echo 0; }
 
 install_packages
-configure
+configure "$build_dir"
 if ! meson compile -C "$build_dir"; then
   echo "build failed: 0 passed, 0 failed, 0 skipped"
   exit 1
@@ -73,24 +81,57 @@ export MUPC_REQUIRE_DEVICES=pocl,llvmpipe
 unset MUPC_DEVICE
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+asan_log=$(mktemp)
+no_icd=$(mktemp -d)
+trap 'rm -rf "$log" "$asan_log" "$no_icd"' EXIT
 set +e
 meson test -C "$build_dir" --print-errorlogs "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-ok=$(count 'Ok' "$log")
-xfail=$(count 'Expected Fail' "$log")
-fail=$(count 'Fail' "$log")
-xpass=$(count 'Unexpected Pass' "$log")
-timeout=$(count 'Timeout' "$log")
-skipped=$(count 'Skipped' "$log")
-failed=$((fail + xpass + timeout))
-echo "$((ok + xfail)) passed, $failed failed, $skipped skipped"
+# The sanitizer build runs only the tests that need no device: the OpenCL
+# drivers themselves are not ASan-clean. An empty OCL_ICD_VENDORS hides
+# them, so a test's device part skips instead of loading one.
+extra_passed=0 extra_failed=0
+if [ $# -eq 0 ]; then
+  asan_dir=${MUPC_ASAN_BUILD_DIR:-build-asan}
+  if configure "$asan_dir" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug &&
+    meson compile -C "$asan_dir"; then
+    set +e
+    env -u MUPC_REQUIRE_DEVICES OCL_ICD_VENDORS="$no_icd" ASAN_OPTIONS=detect_leaks=1 \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C "$asan_dir" --suite host --print-errorlogs 2>&1 | tee "$asan_log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    set -e
+  else
+    echo "test.sh: the AddressSanitizer build failed" >&2
+    extra_failed=$((extra_failed + 1))
+  fi
+  fuzz_seconds=${MUPC_FUZZ_SECONDS:-10}
+  if [ "$fuzz_seconds" != 0 ]; then
+    if tools/fuzz.sh "$fuzz_seconds"; then
+      extra_passed=$((extra_passed + 1))
+    else
+      echo "test.sh: tools/fuzz.sh $fuzz_seconds failed" >&2
+      extra_failed=$((extra_failed + 1))
+    fi
+  fi
+fi
+
+# Counted over both meson runs.
+total() { echo $(($(count "$1" "$log") + $(count "$1" "$asan_log"))); }
+ok=$(total 'Ok')
+xfail=$(total 'Expected Fail')
+fail=$(total 'Fail')
+xpass=$(total 'Unexpected Pass')
+timeout=$(total 'Timeout')
+skipped=$(total 'Skipped')
+failed=$((fail + xpass + timeout + extra_failed))
+echo "$((ok + xfail + extra_passed)) passed, $failed failed, $skipped skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
   exit 1
 fi
-if [ $((ok + xfail + skipped)) -eq 0 ]; then
+if [ $((ok + xfail + extra_passed + skipped)) -eq 0 ]; then
   echo "test.sh: no test ran" >&2
   exit 1
 fi

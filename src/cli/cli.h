@@ -25,7 +25,8 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
   X(bench, "time training steps on synthetic data; GFLOP/s and efficiency")                        \
   X(tune, "search CLBlast GEMM parameters for this device and cache them")                        \
   X(train, "train on an IDX data set (Fashion-MNIST); metrics, checkpoints, resume")               \
-  X(eval, "test accuracy and loss of a saved model")
+  X(eval, "test accuracy and loss of a saved model")                                               \
+  X(compare, "the same training on several devices: speed and numerical agreement")
 
 #define CLI__DECLARE(name, summary) int cli_##name(int argc, char **argv);
 CLI_COMMANDS(CLI__DECLARE)

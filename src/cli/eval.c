@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,9 @@ static int print_json(const eval_opts *o, const ckpt_meta *m, const char *data,
   json_object_object_add(j, "step", json_object_new_int64(m->step));
   json_object_object_add(j, "samples", json_object_new_int(ev->count));
   json_object_object_add(j, "test_acc", json_object_new_double(ev->acc));
-  json_object_object_add(j, "test_loss", json_object_new_double(ev->loss));
+  /* JSON has no NaN: a diverged model's loss is null. */
+  json_object_object_add(j, "test_loss",
+                         isfinite(ev->loss) ? json_object_new_double(ev->loss) : NULL);
   puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(j);
   return CLI_EXIT_OK;

@@ -1,0 +1,341 @@
+/* mupc compare: the identical training job on several OpenCL devices (same
+ * seed, initial weights and batches), compared for speed and for numerical
+ * agreement with the first device. */
+#include "batches.h"
+#include "cli.h"
+#include "evaluate.h"
+#include "netflags.h"
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CMD "compare"
+#define MAX_DEVICES 32
+
+enum { O_DEVICES = 1, O_STEPS, O_DATA, O_NORM, O_NO_SHUFFLE, O_JSON, O_MARKDOWN, O_HELP };
+
+static const struct option own[] = {
+    {"devices", required_argument, NULL, O_DEVICES}, {"steps", required_argument, NULL, O_STEPS},
+    {"data", required_argument, NULL, O_DATA},       {"norm", required_argument, NULL, O_NORM},
+    {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE}, {"json", no_argument, NULL, O_JSON},
+    {"markdown", no_argument, NULL, O_MARKDOWN},     {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0}};
+
+typedef struct options {
+  mupc_net_params p;
+  char specs[MAX_DEVICES][128];
+  int nspecs;
+  int steps, shuffle, json, markdown;
+  const char *data;
+  float mean, std;
+} options;
+
+typedef struct row {
+  char platform[128], device[128], driver[64], spec[128];
+  double sec_median, gflops, train_loss, test_acc;
+  double weight_diff, loss_diff; /* NAN for the first device */
+  char error[512];
+  float *weights; /* every layer, concatenated */
+  float *losses;  /* (steps) */
+  size_t nweights;
+} row;
+
+static void help(const mupc_net_params *p) {
+  printf("usage: mupc compare --devices all|SPEC,SPEC,... [train flags] [--steps S]\n"
+         "                    [--data DIR] [--norm MEAN,STD] [--no-shuffle] [--json|--markdown]\n\n"
+         "Runs the identical training job on each device in turn: same seed, same initial\n"
+         "weights, same batches in the same order. One row per device: platform, device,\n"
+         "driver, median seconds per step, GFLOP/s (dense count), final training loss, final\n"
+         "test accuracy, and agreement with the first device: the largest relative\n"
+         "difference of the final weights (max|a-b| / max|b| over every weight) and of the\n"
+         "per-step loss curve. A device that fails gets its row with the error.\n\n"
+         "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
+         "                   (P:D, cpu, gpu, or part of a platform/vendor/device name)\n"
+         "  --steps S        training steps on each device (default 20)\n"
+         "  --data DIR       IDX data set (default %s)\n"
+         "  --norm MEAN,STD  pixel normalisation (default 0.5,0.5)\n"
+         "  --no-shuffle     batches in file order\n"
+         "  --json           {\"rows\": [...]}\n"
+         "  --markdown       a markdown table\n\n",
+         DATA_DEFAULT_DIR);
+  cli_net_flags_help(stdout, p);
+}
+
+static int parse_devices(const char *arg, options *o) {
+  if (!strcmp(arg, "all")) {
+    mupc_device_info *list;
+    size_t n;
+    int st = mupc_device_list(&list, &n);
+    if (st) return cli_report(CMD, st, NULL);
+    for (size_t i = 0; i < n && o->nspecs < MAX_DEVICES; i++)
+      snprintf(o->specs[o->nspecs++], sizeof o->specs[0], "%d:%d", list[i].platform_index,
+               list[i].device_index);
+    free(list);
+    return CLI_EXIT_OK;
+  }
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", arg);
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (o->nspecs == MAX_DEVICES)
+      return cli_error(CLI_EXIT_USAGE, CMD, "--devices: at most %d devices", MAX_DEVICES);
+    snprintf(o->specs[o->nspecs++], sizeof o->specs[0], "%s", tok);
+  }
+  if (o->nspecs == 0)
+    return cli_error(CLI_EXIT_USAGE, CMD, "--devices: expected 'all' or SPEC[,SPEC...], got '%s'",
+                     arg);
+  return CLI_EXIT_OK;
+}
+
+static int parse_norm(const char *arg, options *o) {
+  char tail;
+  if (sscanf(arg, "%f,%f%c", &o->mean, &o->std, &tail) == 2 && isfinite(o->mean) &&
+      isfinite(o->std) && o->std > 0)
+    return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, CMD, "--norm: expected MEAN,STD with STD > 0, got '%s'", arg);
+}
+
+static int parse_args(int argc, char **argv, options *o, int *want_help) {
+  struct option *opts = cli_net_options(own);
+  if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  int opt, rc = 0;
+  while (!rc && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (cli_net_flag(CMD, opt, optarg, &o->p, &rc)) continue;
+    switch (opt) {
+    case O_DEVICES: rc = parse_devices(optarg, o); break;
+    case O_STEPS: rc = cli_parse_int(CMD, "--steps", optarg, 1, 100000000, &o->steps); break;
+    case O_DATA: o->data = optarg; break;
+    case O_NORM: rc = parse_norm(optarg, o); break;
+    case O_NO_SHUFFLE: o->shuffle = 0; break;
+    case O_JSON: o->json = 1; break;
+    case O_MARKDOWN: o->markdown = 1; break;
+    case 'h':
+    case O_HELP: *want_help = 1; break;
+    default: rc = CLI_EXIT_USAGE; break;
+    }
+  }
+  free(opts);
+  if (rc || *want_help) return rc;
+  if (optind < argc)
+    return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
+  if (o->nspecs == 0)
+    return cli_error(CLI_EXIT_USAGE, CMD, "--devices: required ('all' or SPEC[,SPEC...])");
+  if (o->json && o->markdown)
+    return cli_error(CLI_EXIT_USAGE, CMD, "--json and --markdown: choose one");
+  if (mupc_net_params_check(&o->p)) return cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
+  return CLI_EXIT_OK;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Every weight of the network, layer after layer. */
+static int read_weights(mupc_net *net, row *r) {
+  const int L = mupc_net_get_params(net)->depth;
+  size_t total = 0;
+  for (int l = 0; l < L; l++) total += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
+  r->weights = malloc(total * sizeof *r->weights);
+  if (!r->weights) return MUPC_ENOMEM;
+  r->nweights = total;
+  size_t off = 0;
+  for (int l = 0; l < L; l++) {
+    int st = mupc_net_read(net, MUPC_T_WEIGHT, l, r->weights + off);
+    if (st) return st;
+    off += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
+  }
+  return MUPC_OK;
+}
+
+/* The job on one device; a failure is recorded in the row, not returned. */
+static void run_device(const options *o, const mupc_dataset *train, const mupc_dataset *test,
+                       row *r) {
+  mupc_ctx *ctx = NULL;
+  mupc_net *net = NULL;
+  batches b;
+  double *secs = malloc((size_t)o->steps * sizeof *secs);
+  r->losses = malloc((size_t)o->steps * sizeof *r->losses);
+  int st = (secs && r->losses) ? batches_init(&b, train, o->p.batch, o->p.seed, o->shuffle)
+                               : MUPC_ENOMEM;
+  if (st) {
+    snprintf(r->error, sizeof r->error, "%s", mupc_strerror(st));
+    goto DONE;
+  }
+  st = mupc_ctx_init(&ctx, r->spec);
+  if (!st) {
+    const mupc_device_info *d = mupc_ctx_device(ctx);
+    snprintf(r->platform, sizeof r->platform, "%s", d->platform);
+    snprintf(r->device, sizeof r->device, "%s", d->name);
+    snprintf(r->driver, sizeof r->driver, "%s", d->driver_version);
+    st = mupc_net_init(&net, ctx, &o->p);
+  }
+  for (int s = 0; s < o->steps && !st; s++) {
+    batches_gather(&b, s);
+    mupc_step_stats stats;
+    const double t0 = now();
+    st = mupc_net_train_step(net, b.x, b.y, &stats);
+    secs[s] = now() - t0;
+    r->losses[s] = stats.train_loss;
+  }
+  eval_result ev = {0};
+  if (!st) st = eval_dataset(net, test, &ev);
+  if (!st) st = read_weights(net, r);
+  if (st) {
+    snprintf(r->error, sizeof r->error, "%s", *mupc_errmsg() ? mupc_errmsg() : mupc_strerror(st));
+    if (st == MUPC_EBUILD && ctx) {
+      size_t used = strlen(r->error);
+      snprintf(r->error + used, sizeof r->error - used, ": %s", mupc_ctx_build_log(ctx));
+    }
+    goto DONE;
+  }
+  r->train_loss = r->losses[o->steps - 1];
+  r->test_acc = ev.acc;
+  qsort(secs, (size_t)o->steps, sizeof *secs, cmp_double);
+  r->sec_median = o->steps % 2 ? secs[o->steps / 2]
+                               : 0.5 * (secs[o->steps / 2 - 1] + secs[o->steps / 2]);
+  r->gflops = mupc_net_dense_flops_per_step(&o->p) / r->sec_median * 1e-9;
+DONE:
+  batches_free(&b);
+  mupc_net_free(net);
+  mupc_ctx_free(ctx);
+  free(secs);
+}
+
+/* max|a − b| / max|b|: the normalised error the tests use. */
+static double rel_diff(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    num = fmax(num, fabs((double)a[i] - (double)b[i]));
+    den = fmax(den, fabs((double)b[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+static void agreement(row *rows, int n, int steps) {
+  const row *ref = NULL;
+  for (int i = 0; i < n; i++) {
+    rows[i].weight_diff = rows[i].loss_diff = NAN;
+    if (rows[i].error[0]) continue;
+    if (!ref) {
+      ref = &rows[i];
+      rows[i].weight_diff = rows[i].loss_diff = 0.0;
+      continue;
+    }
+    rows[i].weight_diff = rel_diff(rows[i].weights, ref->weights, ref->nweights);
+    double worst = 0;
+    for (int s = 0; s < steps; s++)
+      worst = fmax(worst, fabs((double)rows[i].losses[s] - ref->losses[s]) /
+                              fmax(fabs((double)ref->losses[s]), 1e-30));
+    rows[i].loss_diff = worst;
+  }
+}
+
+static json_object *num_or_null(double v) { return isnan(v) ? NULL : json_object_new_double(v); }
+
+static void print_json(const row *rows, int n) {
+  json_object *root = json_object_new_object(), *arr = json_object_new_array();
+  for (int i = 0; i < n; i++) {
+    const row *r = &rows[i];
+    const int ok = !r->error[0];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "spec", json_object_new_string(r->spec));
+    json_object_object_add(o, "platform", json_object_new_string(r->platform));
+    json_object_object_add(o, "device", json_object_new_string(r->device));
+    json_object_object_add(o, "driver", json_object_new_string(r->driver));
+    json_object_object_add(o, "seconds_per_step_median", ok ? num_or_null(r->sec_median) : NULL);
+    json_object_object_add(o, "gflops_dense", ok ? num_or_null(r->gflops) : NULL);
+    json_object_object_add(o, "final_train_loss", ok ? num_or_null(r->train_loss) : NULL);
+    json_object_object_add(o, "final_test_acc", ok ? num_or_null(r->test_acc) : NULL);
+    json_object_object_add(o, "max_rel_weight_diff", num_or_null(r->weight_diff));
+    json_object_object_add(o, "max_rel_loss_diff", num_or_null(r->loss_diff));
+    json_object_object_add(o, "error", ok ? NULL : json_object_new_string(r->error));
+    json_object_array_add(arr, o);
+  }
+  json_object_object_add(root, "rows", arr);
+  puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+  json_object_put(root);
+}
+
+static void print_rows(const row *rows, int n, int markdown) {
+  const char *sep = markdown ? " | " : "  ";
+  if (markdown)
+    puts("| platform | device | driver | s/step (median) | GFLOP/s | final train loss | final test acc "
+         "| max rel weight diff | max rel loss diff | error |\n|---|---|---|---|---|---|---|---|---|---|");
+  for (int i = 0; i < n; i++) {
+    const row *r = &rows[i];
+    printf("%s%s%s%s%s%s", markdown ? "| " : "", r->platform[0] ? r->platform : r->spec, sep,
+           r->device[0] ? r->device : "-", sep, r->driver[0] ? r->driver : "-");
+    if (r->error[0])
+      printf("%s-%s-%s-%s-%s-%s-%s%s%s\n", sep, sep, sep, sep, sep, sep, sep, r->error,
+             markdown ? " |" : "");
+    else
+      printf("%s%.4f s%s%.2f%s%.6f%s%.2f%%%s%.2e%s%.2e%s-%s\n", sep, r->sec_median, sep, r->gflops,
+             sep, r->train_loss, sep, 100 * r->test_acc, sep, r->weight_diff, sep, r->loss_diff, sep,
+             markdown ? " |" : "");
+  }
+  if (!markdown)
+    puts("(columns: platform, device, driver, s/step, GFLOP/s, final train loss, test acc, "
+         "max rel weight diff, max rel loss diff, error; diffs against the first device "
+         "that ran)");
+}
+
+int cli_compare(int argc, char **argv) {
+  options o;
+  memset(&o, 0, sizeof o);
+  o.p = mupc_net_default_params();
+  o.steps = 20;
+  o.shuffle = 1;
+  o.data = DATA_DEFAULT_DIR;
+  o.mean = 0.5f, o.std = 0.5f;
+  int want_help = 0;
+  int rc = parse_args(argc, argv, &o, &want_help);
+  if (rc) return rc;
+  if (want_help) {
+    help(&o.p);
+    return CLI_EXIT_OK;
+  }
+  mupc_dataset train = {0}, test = {0};
+  rc = data_load(CMD, "--data", o.data, 1, DATA_CLASSES, o.mean, o.std, &train);
+  if (!rc) rc = data_load(CMD, "--data", o.data, 0, DATA_CLASSES, o.mean, o.std, &test);
+  if (!rc && train.count < o.p.batch)
+    rc = cli_error(CLI_EXIT_USAGE, CMD, "--batch %d: larger than the %d training samples in %s",
+                   o.p.batch, train.count, o.data);
+  o.p.input_dim = train.dim;
+  o.p.output_dim = DATA_CLASSES;
+  row *rows = rc ? NULL : calloc((size_t)o.nspecs, sizeof *rows);
+  if (!rc && !rows) rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  for (int i = 0; !rc && i < o.nspecs; i++) {
+    snprintf(rows[i].spec, sizeof rows[i].spec, "%s", o.specs[i]);
+    if (!o.json && !o.markdown) fprintf(stderr, "compare: running on %s ...\n", o.specs[i]);
+    run_device(&o, &train, &test, &rows[i]);
+  }
+  if (!rc) {
+    agreement(rows, o.nspecs, o.steps);
+    if (o.json)
+      print_json(rows, o.nspecs);
+    else
+      print_rows(rows, o.nspecs, o.markdown);
+    int failed = 0;
+    for (int i = 0; i < o.nspecs; i++) failed += rows[i].error[0] != 0;
+    if (failed == o.nspecs) rc = CLI_EXIT_FAIL;
+  }
+  for (int i = 0; rows && i < o.nspecs; i++) {
+    free(rows[i].weights);
+    free(rows[i].losses);
+  }
+  free(rows);
+  mupc_dataset_free(&train);
+  mupc_dataset_free(&test);
+  return rc;
+}

@@ -1,0 +1,85 @@
+#!/bin/sh
+# `mupc compare` end to end on a tiny data set: a row per device in every
+# format, agreement with the first device, a failing device getting its own
+# row, and flag errors. Usage: test_cli_compare.sh path/to/mupc
+set -u
+mupc=${1:?usage: test_cli_compare.sh path/to/mupc}
+here=$(dirname "$0")
+unset MUPC_DEVICE
+export RUSTICL_ENABLE=llvmpipe
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() {
+  echo "FAIL: $*" >&2
+  sed 's/^/  out: /' "$tmp/out" >&2
+  sed 's/^/  err: /' "$tmp/err" >&2
+  fails=$((fails + 1))
+}
+run() {
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+}
+python3 "$here/make_tiny_idx.py" "$tmp/data" || exit 1
+
+devices=pocl
+"$mupc" devices --device llvmpipe >/dev/null 2>&1 && devices=pocl,llvmpipe
+case ",${MUPC_REQUIRE_DEVICES:-}," in
+  *,llvmpipe,*) [ "$devices" = pocl,llvmpipe ] || { echo "llvmpipe required but missing" >&2; exit 1; } ;;
+esac
+# SGD keeps rounding differences at rounding size (Adam turns a gradient
+# that is rounding noise into a full ±lr step), so agreement is testable.
+job="--data $tmp/data --depth 6 --width 16 --batch 32 --infer-steps 5 --steps 12 --optim sgd --lr 0.05"
+
+# shellcheck disable=SC2086
+run "$mupc" compare --devices "$devices,nosuch" $job --json
+[ "$rc" -eq 0 ] || fail "compare --json exited $rc"
+python3 - "$tmp/out" "$devices" <<'PY' || fail "compare --json rows"
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+want = sys.argv[2].split(",") + ["nosuch"]
+assert [r["spec"] for r in rows] == want, rows
+keys = {"platform", "device", "driver", "seconds_per_step_median", "gflops_dense",
+        "final_train_loss", "final_test_acc", "max_rel_weight_diff", "max_rel_loss_diff", "error"}
+for r in rows:
+    assert keys <= set(r), r
+ok, bad = rows[:-1], rows[-1]
+for r in ok:
+    assert r["error"] is None, r
+    assert r["seconds_per_step_median"] > 0 and r["gflops_dense"] > 0
+    assert 0 <= r["final_test_acc"] <= 1 and r["final_train_loss"] > 0
+assert ok[0]["max_rel_weight_diff"] == 0 and ok[0]["max_rel_loss_diff"] == 0
+for r in ok[1:]:  # another implementation, same job
+    assert r["max_rel_weight_diff"] < 1e-3, r
+    assert r["max_rel_loss_diff"] < 1e-3, r
+assert "nosuch" in bad["error"] and bad["seconds_per_step_median"] is None
+assert bad["max_rel_weight_diff"] is None
+PY
+
+# shellcheck disable=SC2086
+run "$mupc" compare --devices pocl $job --markdown
+[ "$rc" -eq 0 ] && grep -q '^| platform | device | driver |' "$tmp/out" &&
+  grep -q '^| Portable Computing Language | ' "$tmp/out" || fail "compare --markdown"
+# shellcheck disable=SC2086
+run "$mupc" compare --devices pocl $job
+[ "$rc" -eq 0 ] && grep -q '^Portable Computing Language' "$tmp/out" || fail "compare text report"
+
+# Every device failing is a failure of the command.
+# shellcheck disable=SC2086
+run "$mupc" compare --devices nosuch $job
+[ "$rc" -ne 0 ] && grep -q nosuch "$tmp/out" || fail "compare with only a failing device must fail"
+
+run "$mupc" compare --steps 3
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- '--devices' "$tmp/err" ||
+  fail "compare without --devices"
+run "$mupc" compare --devices pocl --json --markdown
+[ "$rc" -eq 2 ] && grep -q -- '--json' "$tmp/err" || fail "compare --json --markdown"
+run "$mupc" compare --devices pocl --data "$tmp/nowhere"
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q nowhere "$tmp/err" ||
+  fail "compare --data missing"
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed"
+  exit 1
+fi
+echo "all compare checks passed"
