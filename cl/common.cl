@@ -64,3 +64,31 @@ inline float dphi(float x) {
   return s * (1.0f + x * (1.0f - s));
 #endif
 }
+
+/* φ(z + d) − φ(z), accurate when d is far below z's rounding: inference
+ * moves activities by amounts a float cannot add to z, and the errors are
+ * built from these differences. Piecewise-linear activations give the
+ * difference exactly on their linear pieces; smooth ones use the midpoint
+ * rule for small d (relative error about d²/24, below float epsilon for
+ * |d| < 1e-3·(1 + |z|)) and the plain difference otherwise. */
+inline float phi_delta(float z, float d) {
+  const float zn = z + d;
+#if MUPC_ACT == ACT_LINEAR
+  return d;
+#elif MUPC_ACT == ACT_RELU
+  if (z > 0.0f && zn > 0.0f) return d;
+  if (z <= 0.0f && zn <= 0.0f) return 0.0f;
+  return phi(zn) - phi(z);
+#elif MUPC_ACT == ACT_LEAKY_RELU
+  if (z > 0.0f && zn > 0.0f) return d;
+  if (z <= 0.0f && zn <= 0.0f) return 0.01f * d;
+  return phi(zn) - phi(z);
+#elif MUPC_ACT == ACT_HARD_TANH
+  if (z > -1.0f && z < 1.0f && zn > -1.0f && zn < 1.0f) return d;
+  if ((z >= 1.0f && zn >= 1.0f) || (z <= -1.0f && zn <= -1.0f)) return 0.0f;
+  return phi(zn) - phi(z);
+#else
+  if (fabs(d) < 1e-3f * (1.0f + fabs(z))) return dphi(z + 0.5f * d) * d;
+  return phi(zn) - phi(z);
+#endif
+}

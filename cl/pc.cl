@@ -1,6 +1,12 @@
 /* Predictive-coding elementwise kernels. Layouts (row-major, one sample a
- * row): z, a, e, bp are (L-1, B, N) with slot l-1 holding hidden layer l;
- * pred is (L-2, B, N) with slot l-2 holding φ(z_{l-1}) W_lᵀ, unscaled.
+ * row): z, d, a, da, r, e, bp are (L-1, B, N) with slot l-1 holding hidden
+ * layer l. Activities are kept as a reference z (the feedforward values)
+ * plus a displacement d, so that the tiny moves inference makes deep in the
+ * network are not lost to rounding: z + d is the activity, a = φ(z + d),
+ * da = φ(z + d) − φ(z), and r_l = z_l − f_l(z_{l-1}) is the reference's own
+ * error (exactly zero after a feedforward init). Then
+ *   e_l = r_l + d_l − s·d_{l-1} − a_l·(da_{l-1} W_lᵀ),
+ * with pred (L-2, B, N) holding da_{l-1} W_lᵀ (unscaled) in slot l-2.
  * A band is the hidden layers lo … L-1 (1-based); kernels index elements of
  * the band from its first layer, so a narrower band is a smaller launch. */
 
@@ -24,19 +30,40 @@ __kernel void ff_first(__global float *z, __global float *a, __global const floa
   a[i] = phi(f1[i]);
 }
 
-/* Hidden errors e_l = z_l − f_l(z_{l-1}) over the band starting at layer lo. */
-__kernel void pc_errors(__global const float *z, __global const float *pred,
-                        __global const float *f1, __global float *e, const int lo,
+/* Hidden errors over the band starting at layer lo (see the top). */
+__kernel void pc_errors(__global const float *r, __global const float *d,
+                        __global const float *pred, __global float *e, const int lo,
                         const int count, const int bn, const float scale, const float skip) {
   const int g = get_global_id(0);
   if (g >= count) return;
   const int i = (lo - 1) * bn + g;
-  float p;
-  if (i < bn)
-    p = f1[i];
-  else
-    p = scale * pred[i - bn] + skip * z[i - bn];
-  e[i] = z[i] - p;
+  float v = r[i] + d[i];
+  if (i >= bn) /* f_1 is fixed: layer 1 moves only with d_1 */
+    v -= scale * pred[i - bn] + skip * d[i - bn];
+  e[i] = v;
+}
+
+/* r = z − f(z) over every hidden layer, from pred = φ(z_{l-1}) W_lᵀ: the
+ * reference's own error after the host wrote activities. */
+__kernel void residual(__global const float *z, __global const float *pred,
+                       __global const float *f1, __global float *r, const int count,
+                       const int bn, const float scale, const float skip) {
+  const int i = get_global_id(0);
+  if (i >= count) return;
+  const float p = i < bn ? f1[i] : scale * pred[i - bn] + skip * z[i - bn];
+  r[i] = z[i] - p;
+}
+
+/* Folds the displacement into the reference: z += d, d = da = 0, a = φ(z). */
+__kernel void rebase(__global float *z, __global float *d, __global float *da,
+                     __global float *a, const int count) {
+  const int i = get_global_id(0);
+  if (i >= count) return;
+  const float v = z[i] + d[i];
+  z[i] = v;
+  d[i] = 0.0f;
+  da[i] = 0.0f;
+  a[i] = phi(v);
 }
 
 /* Output error and per-sample loss, one work-item per sample. logits =
@@ -70,23 +97,24 @@ __kernel void out_error(__global const float *predl, __global const float *y,
   loss[b] = acc;
 }
 
-/* The activity gradient of the band, the update, and φ of the new value in
- * one pass:
+/* The activity gradient of the band, the update of d, and φ of the new
+ * activity in one pass:
  *   dz_l = (1/B)[e_l − φ'(z_l) ⊙ (a_{l+1} bp_l) − s_{l+1} e_{l+1}]
  * where bp_l = E_{l+1} W_{l+1} (unscaled) and e_{l+1} is hidden for l < L-1
  * (the top layer takes the readout's scale and no skip). adam != 0 runs
  * Adam with bias corrections c1 = 1/(1−β1^t), c2 = 1/(1−β2^t). */
-__kernel void pc_update(__global float *z, __global float *a, __global const float *e,
-                        __global const float *bp, __global float *dz, __global float *m,
-                        __global float *v, const int lo, const int count, const int bn,
-                        const int top, const float scale_h, const float skip_h,
-                        const float scale_top, const float inv_b, const float lr,
-                        const int store_dz, const int adam, const float b1, const float b2,
-                        const float eps, const float c1, const float c2) {
+__kernel void pc_update(__global const float *z, __global float *d, __global float *a,
+                        __global float *da, __global const float *e, __global const float *bp,
+                        __global float *dz, __global float *m, __global float *v, const int lo,
+                        const int count, const int bn, const int top, const float scale_h,
+                        const float skip_h, const float scale_top, const float inv_b,
+                        const float lr, const int store_dz, const int adam, const float b1,
+                        const float b2, const float eps, const float c1, const float c2) {
   const int g = get_global_id(0);
   if (g >= count) return;
   const int i = (lo - 1) * bn + g;
-  const float zi = z[i];
+  const float z0 = z[i], di = d[i];
+  const float zi = z0 + di;
   float grad;
   if (i < top) /* a hidden layer above */
     grad = e[i] - dphi(zi) * (scale_h * bp[i]) - skip_h * e[i + bn];
@@ -104,9 +132,10 @@ __kernel void pc_update(__global float *z, __global float *a, __global const flo
   } else {
     step = grad;
   }
-  const float zn = zi - lr * step;
-  z[i] = zn;
-  a[i] = phi(zn);
+  const float dn = di - lr * step;
+  d[i] = dn;
+  a[i] = phi(z0 + dn);
+  da[i] = phi_delta(z0, dn);
 }
 
 /* Backprop: δ-scaled errors from the layer above, the same form as the PC

@@ -37,7 +37,8 @@ static int make_kernels(mupc_net *net) {
   } list[] = {{&net->k.ff_first, "ff_first"},       {&net->k.ff_hidden, "ff_hidden"},
               {&net->k.pc_errors, "pc_errors"},     {&net->k.out_error, "out_error"},
               {&net->k.pc_update, "pc_update"},     {&net->k.bp_backward, "bp_backward"},
-              {&net->k.refresh_act, "refresh_act"},
+              {&net->k.refresh_act, "refresh_act"}, {&net->k.residual, "residual"},
+              {&net->k.rebase, "rebase"},
               {&net->k.adam_update, "adam_update"}, {&net->k.sgd_update, "sgd_update"},
               {&net->k.layer_energy, "layer_energy"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
@@ -68,7 +69,10 @@ static void describe_buffers(mupc_net *net, buf_spec *s, size_t *n) {
   s[i++] = (buf_spec){&net->y, B * C};
   s[i++] = (buf_spec){&net->f1, bn};
   s[i++] = (buf_spec){&net->z, (L - 1) * bn};
+  s[i++] = (buf_spec){&net->d, (L - 1) * bn};
   s[i++] = (buf_spec){&net->a, (L - 1) * bn};
+  s[i++] = (buf_spec){&net->da, (L - 1) * bn};
+  s[i++] = (buf_spec){&net->r, (L - 1) * bn};
   s[i++] = (buf_spec){&net->e, (L - 1) * bn};
   s[i++] = (buf_spec){&net->bp, (L - 1) * bn};
   s[i++] = (buf_spec){&net->dz, (L - 1) * bn};
@@ -190,11 +194,7 @@ size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int laye
   return locate(net, kind, layer, &b, &off, &n) ? n : 0;
 }
 
-int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out) {
-  cl_mem b;
-  size_t off, n;
-  if (!locate(net, kind, layer, &b, &off, &n))
-    return mupc__fail(MUPC_EINVAL, "no tensor of kind %d at layer %d", (int)kind, layer);
+static int read_buffer(mupc_net *net, cl_mem b, size_t off, size_t n, float *out) {
   cl_int err = clEnqueueReadBuffer(net->ctx->queue, b, CL_TRUE, off * sizeof(float),
                                    n * sizeof(float), out, 0, NULL, NULL);
   if (err != CL_SUCCESS)
@@ -203,23 +203,38 @@ int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out) {
   return MUPC_OK;
 }
 
+int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out) {
+  cl_mem b;
+  size_t off, n;
+  if (!locate(net, kind, layer, &b, &off, &n))
+    return mupc__fail(MUPC_EINVAL, "no tensor of kind %d at layer %d", (int)kind, layer);
+  int rc = read_buffer(net, b, off, n, out);
+  if (rc || kind != MUPC_T_ACTIVITY) return rc;
+  /* The activity is the reference plus its displacement. */
+  float *d = malloc(n * sizeof *d);
+  if (!d) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  rc = read_buffer(net, net->d, off, n, d);
+  for (size_t i = 0; i < n && !rc; i++) out[i] += d[i];
+  free(d);
+  return rc;
+}
+
 int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in) {
   cl_mem b;
   size_t off, n;
   if (!locate(net, kind, layer, &b, &off, &n))
     return mupc__fail(MUPC_EINVAL, "no tensor of kind %d at layer %d", (int)kind, layer);
-  if (kind == MUPC_T_ACTIVITY) net->infer_t = net->p.depth;
+  if (kind == MUPC_T_ACTIVITY) {
+    /* The other layers keep their activities z + d: fold d into z first. */
+    int rc = mupc__activities_rebase(net);
+    if (rc) return rc;
+    net->infer_t = net->p.depth;
+  }
   cl_int err = clEnqueueWriteBuffer(net->ctx->queue, b, CL_TRUE, off * sizeof(float),
                                     n * sizeof(float), in, 0, NULL, NULL);
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: writing a tensor failed: %s", net->ctx->info.name,
                       mupc_strerror(err));
   if (kind != MUPC_T_ACTIVITY) return MUPC_OK;
-  /* The GEMMs read φ(z), kept beside z: refresh it for the new values. */
-  const int ioff = (int)off, count = (int)n;
-  MUPC__SET_ARG(net->k.refresh_act, 0, net->z);
-  MUPC__SET_ARG(net->k.refresh_act, 1, net->a);
-  MUPC__SET_ARG(net->k.refresh_act, 2, ioff);
-  MUPC__SET_ARG(net->k.refresh_act, 3, count);
-  return mupc__launch(net, net->k.refresh_act, n);
+  return mupc__activities_written(net, (int)off, (int)n);
 }

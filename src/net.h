@@ -6,6 +6,7 @@
 
 typedef struct mupc__kernels {
   cl_kernel ff_first, ff_hidden, pc_errors, out_error, pc_update, bp_backward, refresh_act;
+  cl_kernel residual, rebase;
   cl_kernel adam_update, sgd_update, layer_energy;
 } mupc__kernels;
 
@@ -28,14 +29,21 @@ struct mupc_net {
   cl_mem x;      /* (B, D) */
   cl_mem y;      /* (B, C) */
   cl_mem f1;     /* (B, N)      f_1(x), fixed during inference */
-  cl_mem z;      /* (L-1, B, N) activities z_1 … z_{L-1} */
-  cl_mem a;      /* (L-1, B, N) φ(z) */
+  /* Activities z_1 … z_{L-1} are z + d: a reference (the feedforward
+   * values) and a displacement, so inference's tiny moves survive rounding
+   * (cl/pc.cl explains the error formula this gives). */
+  cl_mem z;      /* (L-1, B, N) reference activities */
+  cl_mem d;      /* (L-1, B, N) displacement from the reference */
+  cl_mem a;      /* (L-1, B, N) φ(z + d) */
+  cl_mem da;     /* (L-1, B, N) φ(z + d) − φ(z) */
+  cl_mem r;      /* (L-1, B, N) z_l − f_l(z_{l-1}), zero after a feedforward */
   cl_mem e;      /* (L-1, B, N) hidden errors */
   cl_mem bp;     /* (L-1, B, N) back-projected errors E_{l+1} W_{l+1} */
   cl_mem dz;     /* (L-1, B, N) activity gradients, written when asked */
   cl_mem zm;     /* (L-1, B, N) Adam state of activities (activity Adam only) */
   cl_mem zv;     /* (L-1, B, N) */
-  cl_mem pred;   /* (max(L-2,1), B, N) hidden predictions, unscaled */
+  cl_mem pred;   /* (max(L-2,1), B, N) da_{l-1} W_lᵀ (φ(z_{l-1}) W_lᵀ in the
+                  * feedforward), unscaled */
   cl_mem predl;  /* (B, C) readout prediction, unscaled */
   cl_mem el;     /* (B, C) output error */
   cl_mem loss;   /* (B) per-sample output loss */
@@ -66,6 +74,12 @@ int mupc__launch(mupc_net *net, cl_kernel k, size_t n);
 int mupc__forward(mupc_net *net);
 /* Weight gradients from the current errors e (hidden) and el (output). */
 int mupc__weight_grads_from_errors(mupc_net *net, int lo);
+
+/* Activities written by the host: mupc__activities_rebase before the write
+ * (z += d for every layer), mupc__activities_written after it (φ of the
+ * written slot [off, off + n), and every layer's residual r). */
+int mupc__activities_rebase(mupc_net *net);
+int mupc__activities_written(mupc_net *net, int off, int n);
 
 /* ---- bp.c ---- */
 int mupc__bp_backward(mupc_net *net);

@@ -82,6 +82,11 @@ static int output_error(mupc_net *net) {
 int mupc__forward(mupc_net *net) {
   const mupc_net_params *p = &net->p;
   const size_t B = p->batch, N = p->width, D = p->input_dim, L = p->depth, bn = net->bn;
+  /* The feedforward values become the reference: no displacement, and
+   * their own errors are zero by definition. */
+  TRY(fill_zero(net, net->d, 0, (L - 1) * bn));
+  TRY(fill_zero(net, net->da, 0, (L - 1) * bn));
+  TRY(fill_zero(net, net->r, 0, (L - 1) * bn));
   TRY(mupc__gemm(net, 0, 1, B, N, D, mupc_layer_scale(p, 0), net->x, 0, D, 0, net->w, 0, D, 0,
                  0.0f, net->f1, 0, N, 0, 1));
   const int ibn = (int)bn;
@@ -118,7 +123,7 @@ static int errors(mupc_net *net, int lo) {
   const int h0 = lo > 2 ? lo : 2; /* first layer with a hidden weight */
   if (h0 <= L - 1) {
     const size_t s = (size_t)(h0 - 2);
-    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, s * bn, N, bn, net->w,
+    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->da, s * bn, N, bn, net->w,
                    net->off_hidden + s * N * N, N, N * N, 0.0f, net->pred, s * bn, N, bn,
                    (size_t)(L - h0)));
   }
@@ -127,9 +132,9 @@ static int errors(mupc_net *net, int lo) {
     cl_kernel k = net->k.pc_errors;
     const int count = (L - lo) * (int)bn, ibn = (int)bn;
     const float scale = mupc_layer_scale(p, 1), skip = mupc_layer_skip(p, 1);
-    MUPC__SET_ARG(k, 0, net->z);
-    MUPC__SET_ARG(k, 1, net->pred);
-    MUPC__SET_ARG(k, 2, net->f1);
+    MUPC__SET_ARG(k, 0, net->r);
+    MUPC__SET_ARG(k, 1, net->d);
+    MUPC__SET_ARG(k, 2, net->pred);
     MUPC__SET_ARG(k, 3, net->e);
     MUPC__SET_ARG(k, 4, lo);
     MUPC__SET_ARG(k, 5, count);
@@ -168,28 +173,68 @@ static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int sto
   const float c2 = adam ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
   cl_kernel k = net->k.pc_update;
   MUPC__SET_ARG(k, 0, net->z);
-  MUPC__SET_ARG(k, 1, net->a);
-  MUPC__SET_ARG(k, 2, net->e);
-  MUPC__SET_ARG(k, 3, net->bp);
-  MUPC__SET_ARG(k, 4, net->dz);
-  MUPC__SET_ARG(k, 5, net->zm);
-  MUPC__SET_ARG(k, 6, net->zv);
-  MUPC__SET_ARG(k, 7, lo);
-  MUPC__SET_ARG(k, 8, count);
-  MUPC__SET_ARG(k, 9, ibn);
-  MUPC__SET_ARG(k, 10, top);
-  MUPC__SET_ARG(k, 11, scale_h);
-  MUPC__SET_ARG(k, 12, skip_h);
-  MUPC__SET_ARG(k, 13, scale_top);
-  MUPC__SET_ARG(k, 14, inv_b);
-  MUPC__SET_ARG(k, 15, lr);
-  MUPC__SET_ARG(k, 16, store_dz);
-  MUPC__SET_ARG(k, 17, adam);
-  MUPC__SET_ARG(k, 18, b1);
-  MUPC__SET_ARG(k, 19, b2);
-  MUPC__SET_ARG(k, 20, eps);
-  MUPC__SET_ARG(k, 21, c1);
-  MUPC__SET_ARG(k, 22, c2);
+  MUPC__SET_ARG(k, 1, net->d);
+  MUPC__SET_ARG(k, 2, net->a);
+  MUPC__SET_ARG(k, 3, net->da);
+  MUPC__SET_ARG(k, 4, net->e);
+  MUPC__SET_ARG(k, 5, net->bp);
+  MUPC__SET_ARG(k, 6, net->dz);
+  MUPC__SET_ARG(k, 7, net->zm);
+  MUPC__SET_ARG(k, 8, net->zv);
+  MUPC__SET_ARG(k, 9, lo);
+  MUPC__SET_ARG(k, 10, count);
+  MUPC__SET_ARG(k, 11, ibn);
+  MUPC__SET_ARG(k, 12, top);
+  MUPC__SET_ARG(k, 13, scale_h);
+  MUPC__SET_ARG(k, 14, skip_h);
+  MUPC__SET_ARG(k, 15, scale_top);
+  MUPC__SET_ARG(k, 16, inv_b);
+  MUPC__SET_ARG(k, 17, lr);
+  MUPC__SET_ARG(k, 18, store_dz);
+  MUPC__SET_ARG(k, 19, adam);
+  MUPC__SET_ARG(k, 20, b1);
+  MUPC__SET_ARG(k, 21, b2);
+  MUPC__SET_ARG(k, 22, eps);
+  MUPC__SET_ARG(k, 23, c1);
+  MUPC__SET_ARG(k, 24, c2);
+  return mupc__launch(net, k, (size_t)count);
+}
+
+int mupc__activities_rebase(mupc_net *net) {
+  const int count = (net->p.depth - 1) * (int)net->bn;
+  cl_kernel k = net->k.rebase;
+  MUPC__SET_ARG(k, 0, net->z);
+  MUPC__SET_ARG(k, 1, net->d);
+  MUPC__SET_ARG(k, 2, net->da);
+  MUPC__SET_ARG(k, 3, net->a);
+  MUPC__SET_ARG(k, 4, count);
+  return mupc__launch(net, k, (size_t)count);
+}
+
+int mupc__activities_written(mupc_net *net, int off, int n) {
+  const mupc_net_params *p = &net->p;
+  const int L = p->depth, count = (L - 1) * (int)net->bn, ibn = (int)net->bn;
+  const size_t B = p->batch, N = p->width, bn = net->bn;
+  MUPC__SET_ARG(net->k.refresh_act, 0, net->z);
+  MUPC__SET_ARG(net->k.refresh_act, 1, net->a);
+  MUPC__SET_ARG(net->k.refresh_act, 2, off);
+  MUPC__SET_ARG(net->k.refresh_act, 3, n);
+  TRY(mupc__launch(net, net->k.refresh_act, (size_t)n));
+  /* The written reference is no longer a feedforward state: its own errors
+   * r = z − f(z) enter every error from now on. */
+  if (L > 2)
+    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, 0, N, bn, net->w, net->off_hidden, N, N * N,
+                   0.0f, net->pred, 0, N, bn, (size_t)(L - 2)));
+  const float scale = mupc_layer_scale(p, 1), skip = mupc_layer_skip(p, 1);
+  cl_kernel k = net->k.residual;
+  MUPC__SET_ARG(k, 0, net->z);
+  MUPC__SET_ARG(k, 1, net->pred);
+  MUPC__SET_ARG(k, 2, net->f1);
+  MUPC__SET_ARG(k, 3, net->r);
+  MUPC__SET_ARG(k, 4, count);
+  MUPC__SET_ARG(k, 5, ibn);
+  MUPC__SET_ARG(k, 6, scale);
+  MUPC__SET_ARG(k, 7, skip);
   return mupc__launch(net, k, (size_t)count);
 }
 

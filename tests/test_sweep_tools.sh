@@ -1,0 +1,123 @@
+#!/bin/sh
+# tools/depth_sweep.sh and tools/lr_transfer.sh end to end on a tiny
+# generated IDX data set: their tables, curves and figures, resuming a
+# finished sweep, and one-line flag errors.
+# Usage: test_sweep_tools.sh path/to/mupc
+set -u
+mupc=${1:?usage: test_sweep_tools.sh path/to/mupc}
+unset MUPC_DEVICE
+dev=${MUPC_TEST_DEVICE:-pocl}
+src=${MUPC_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export MUPC="$mupc"
+
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$tmp/out" "$tmp/err"; do [ -f "$f" ] && sed 's/^/    /' "$f" >&2; done
+  fails=$((fails + 1))
+}
+run() {
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+}
+
+if ! "$mupc" devices --device "$dev" >/dev/null 2>&1; then
+  case ",${MUPC_REQUIRE_DEVICES:-}," in
+  *,"$dev",*) echo "FAIL: the required OpenCL device '$dev' is missing" >&2; exit 1 ;;
+  esac
+  echo "no OpenCL device '$dev' on this machine: skipped"
+  exit 77
+fi
+have_gnuplot=0
+command -v gnuplot >/dev/null && have_gnuplot=1
+
+python3 "$src/tests/make_tiny_idx.py" "$tmp/data" 320 64 || { echo "FAIL: make_tiny_idx.py" >&2; exit 1; }
+
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
+
+# ---- depth_sweep.sh: 2 depths x 2 seeds, one epoch (10 steps of 32) ----
+ds() {
+  "$src/tools/depth_sweep.sh" --data "$tmp/data" --depths "2 3" --seeds "0 1" --epochs 1 --width 8 \
+    --batch 32 --sp-grid quick --device "$dev" --out "$tmp/ds" "$@"
+}
+run ds
+if [ "$rc" -ne 0 ]; then
+  fail "depth_sweep.sh exited $rc"
+else
+  t=$tmp/ds/table.md
+  # 3 algorithms x 2 depths x 2 seeds, plus 2 more grid points per depth
+  n=$(ls "$tmp/ds/runs/"*.jsonl 2>/dev/null | wc -l)
+  [ "$n" -eq 16 ] || fail "depth_sweep.sh: want 16 metrics files, got $n"
+  for f in "$tmp/ds/runs/"*.jsonl; do
+    grep -q '"final":true' "$f" || fail "depth_sweep.sh: $f has no final line"
+  done
+  for h in 2 3; do
+    # | H | μPC | SP | BP | point |, each accuracy "m ± s"
+    grep -Eq "^\| $h \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| 1e-[0-9], 0\.1 \|$" "$t" ||
+      fail "depth_sweep.sh: no complete table row for H = $h in table.md"
+    grep -Eq "^\| $h \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$" "$t" ||
+      fail "depth_sweep.sh: no standard-PC grid row for H = $h in table.md"
+    for a in mupc sp bp; do
+      [ "$(grep -c '^[0-9]' "$tmp/ds/curves/H${h}_$a.dat")" -eq 10 ] ||
+        fail "depth_sweep.sh: curves/H${h}_$a.dat does not have 10 points"
+    done
+  done
+  grep -q '^Wall time: ' "$t" || fail "depth_sweep.sh: table.md has no wall time"
+  grep -q -- '--sp-grid quick' "$t" || fail "depth_sweep.sh: table.md does not show the command"
+  if [ "$have_gnuplot" = 1 ]; then
+    is_png "$tmp/ds/accuracy.png" || fail "depth_sweep.sh: accuracy.png missing or not a PNG"
+  fi
+  # again: every run finished, so none is made
+  run ds
+  { [ "$rc" -eq 0 ] && grep -q '(0 runs made, 16 finished before)' "$tmp/out"; } ||
+    fail "depth_sweep.sh run again: want 0 runs made, 16 finished before (exit $rc)"
+  # other settings in the same directory are refused
+  run ds --width 9
+  { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'other settings' "$tmp/err"; } ||
+    fail "depth_sweep.sh --width 9 on the same --out: want exit 2 and one line"
+fi
+
+# ---- lr_transfer.sh: 2 widths x 1 depth x 2 x 2 grid ----
+run "$src/tools/lr_transfer.sh" --data "$tmp/data" --widths "8 16" --depths 2 --lrs "1e-2 1e-1" \
+  --activity-lrs "0.1 0.5" --steps 12 --batch 32 --device "$dev" --out "$tmp/lt" --jobs 2
+if [ "$rc" -ne 0 ]; then
+  fail "lr_transfer.sh exited $rc"
+else
+  s=$tmp/lt/summary.md
+  n=$(ls "$tmp/lt/runs/"*.jsonl 2>/dev/null | wc -l)
+  [ "$n" -eq 8 ] || fail "lr_transfer.sh: want 8 metrics files, got $n"
+  for w in 8 16; do
+    grep -Eq "^\| $w \| 2 \| 1e-[12] \| 0\.[15] \| [0-9.]+ \| 0 \| 4/4 \|$" "$s" ||
+      fail "lr_transfer.sh: no best-point row for width $w in summary.md"
+    [ "$(grep -c '^[0-9]' "$tmp/lt/heat/N${w}_H2.dat")" -eq 4 ] ||
+      fail "lr_transfer.sh: heat/N${w}_H2.dat does not have 4 cells"
+  done
+  grep -q '^Optimum of the smallest panel (N 8, H 2)' "$s" || fail "lr_transfer.sh: no transfer line in summary.md"
+  if [ "$have_gnuplot" = 1 ]; then
+    is_png "$tmp/lt/heatmaps.png" || fail "lr_transfer.sh: heatmaps.png missing or not a PNG"
+  fi
+fi
+
+# ---- flag errors: exit 2, one line on stderr, nothing run ----
+for args in "--depths 0" "--jobs x" "--sp-grid huge" "--sp-skips maybe" "--bogus" "--steps"; do
+  # shellcheck disable=SC2086
+  run "$src/tools/depth_sweep.sh" --out "$tmp/bad" $args
+  { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -d "$tmp/bad" ]; } ||
+    fail "depth_sweep.sh $args: want exit 2 and one stderr line, got exit $rc"
+done
+for args in "--widths 0" "--lrs fast" "--last 0" "--bogus"; do
+  # shellcheck disable=SC2086
+  run "$src/tools/lr_transfer.sh" --out "$tmp/bad" $args
+  { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -d "$tmp/bad" ]; } ||
+    fail "lr_transfer.sh $args: want exit 2 and one stderr line, got exit $rc"
+done
+run env MUPC="$tmp/nosuch" "$src/tools/depth_sweep.sh" --out "$tmp/bad"
+{ [ "$rc" -eq 2 ] && grep -q 'nosuch' "$tmp/err"; } || fail "depth_sweep.sh with a missing MUPC binary: want exit 2"
+
+if [ "$fails" -gt 0 ]; then
+  echo "$fails failure(s)" >&2
+  exit 1
+fi
+echo "sweep tools: all checks passed"

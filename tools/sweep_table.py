@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Reads the metrics files (JSON lines, `mupc train --metrics`) of the sweeps
+in tools/depth_sweep.sh and tools/lr_transfer.sh and writes their tables and
+plot data. Standard library only.
+
+  sweep_table.py device < devices.json
+      "platform / device" of the one device in `mupc devices --json` output
+      (the default one when several are listed).
+  sweep_table.py count DIR
+      the number of training samples in DIR/train-labels-idx1-ubyte[.gz].
+  sweep_table.py sp-best RUNS H "LRS" "ALRS" "SEEDS"
+      the best standard-PC grid point at H hidden layers, by final test
+      accuracy (mean over SEEDS; ties: lower test loss, then grid order):
+      prints "LR ALR", or "none" when every point diverged or is missing.
+  sweep_table.py depth RUNS CURVES "DEPTHS" "SEEDS" "LRS" "ALRS" "SELECT_SEEDS"
+      the markdown table of the depth sweep on stdout; the mean test accuracy
+      curves as CURVES/H{h}_{algo}.dat (step, mean, std, runs).
+  sweep_table.py transfer RUNS HEAT "WIDTHS" "DEPTHS" "LRS" "ALRS" SEED LAST
+      the markdown summary of the lr-transfer grid on stdout; per panel
+      HEAT/N{n}_H{h}.dat (alr index, lr index, loss, label) and
+      HEAT/N{n}_H{h}.div (the diverged cells), HEAT/range (min max).
+
+Run names (RUNS/NAME.jsonl, RUNS/NAME.rc holds mupc's exit status):
+  depth:    mupc_H{h}_s{seed}, bp_H{h}_s{seed}, sp_H{h}_lr{lr}_alr{alr}_s{seed}
+  transfer: N{n}_H{h}_lr{lr}_alr{alr}_s{seed}
+"""
+import gzip
+import json
+import math
+import os
+import re
+import statistics
+import struct
+import sys
+
+
+class Run:
+    """One run: its finished state, final test accuracy and loss, the test
+    accuracy curve and the training losses."""
+
+    def __init__(self, runs, name):
+        self.name = name
+        self.done = False
+        self.diverged = False
+        self.acc = None
+        self.test_loss = None
+        self.seconds = None
+        self.curve = {}  # step -> test accuracy
+        self.train_loss = []  # per step, None where not finite
+        path = os.path.join(runs, name + ".jsonl")
+        self.exists = os.path.exists(path)
+        if self.exists:
+            with open(path) as f:
+                for line in f:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        d = json.loads(line)
+                    except ValueError:
+                        break  # a line cut short by a killed run
+                    if d.get("final"):
+                        self.done = True
+                        self.acc = d.get("test_acc")
+                        self.test_loss = d.get("test_loss")
+                        self.seconds = d.get("seconds")
+                        if self.acc is not None:
+                            self.curve[d["step"]] = self.acc
+                        continue
+                    if "train_loss" in d:
+                        self.train_loss.append(d["train_loss"])
+                    if d.get("seconds") is not None:
+                        self.seconds = d["seconds"]
+                    if d.get("test_acc") is not None:
+                        self.curve[d["step"]] = d["test_acc"]
+        rc = None
+        try:
+            with open(os.path.join(runs, name + ".rc")) as f:
+                rc = int(f.read().strip() or "-1")
+        except (OSError, ValueError):
+            pass
+        # mupc exits 3 on a NaN or infinite loss, energy or final test loss.
+        if rc == 3 and not self.done:
+            self.diverged = True
+            self.exists = True
+
+
+def words(s):
+    return s.split()
+
+
+def mean_std(xs):
+    m = statistics.fmean(xs)
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def cmd_device():
+    devs = json.load(sys.stdin)
+    if len(devs) > 1:
+        devs = [d for d in devs if d.get("default")] or devs[:1]
+    d = devs[0]
+    print("%s / %s (%s, OpenCL %s)" % (d["platform"], d["device"], d["index"], d["driver_version"]))
+
+
+def cmd_count(directory):
+    for name, opener in (("train-labels-idx1-ubyte", open), ("train-labels-idx1-ubyte.gz", gzip.open)):
+        p = os.path.join(directory, name)
+        if os.path.exists(p):
+            with opener(p, "rb") as f:
+                magic, n = struct.unpack(">II", f.read(8))
+            if magic != 0x801:
+                sys.exit("sweep_table.py: %s is not an IDX label file" % p)
+            print(n)
+            return
+    sys.exit("sweep_table.py: no train-labels-idx1-ubyte[.gz] in %s" % directory)
+
+
+def sp_name(h, lr, alr, seed):
+    return "sp_H%s_lr%s_alr%s_s%s" % (h, lr, alr, seed)
+
+
+def sp_rank(runs, h, lrs, alrs, seeds):
+    """Grid points at depth h, best first: (key, lr, alr, mean acc, runs),
+    only points whose runs all finished (a diverged run counts as 0)."""
+    ranked = []
+    order = 0
+    for lr in lrs:
+        for alr in alrs:
+            rs = [Run(runs, sp_name(h, lr, alr, s)) for s in seeds]
+            order += 1
+            if not all(r.done or r.diverged for r in rs):
+                continue
+            accs = [r.acc if r.done and r.acc is not None else 0.0 for r in rs]
+            losses = [r.test_loss if r.done and r.test_loss is not None else math.inf for r in rs]
+            if all(r.diverged for r in rs):
+                continue
+            key = (-statistics.fmean(accs), statistics.fmean(losses), order)
+            ranked.append((key, lr, alr, statistics.fmean(accs), rs))
+    ranked.sort(key=lambda t: t[0])
+    return ranked
+
+
+def cmd_sp_best(runs, h, lrs, alrs, seeds):
+    ranked = sp_rank(runs, h, words(lrs), words(alrs), words(seeds))
+    print("%s %s" % (ranked[0][1], ranked[0][2]) if ranked else "none")
+
+
+def cell(rs, nseeds):
+    """'77.3 ± 0.4' over the finished runs, with what is missing."""
+    done = [r for r in rs if r.done and r.acc is not None]
+    div = sum(1 for r in rs if r.diverged)
+    missing = nseeds - len(done) - div
+    if not done:
+        if div:
+            return "diverged" + ("" if div == nseeds else " (%d/%d)" % (div, nseeds))
+        return "—"
+    m, sd = mean_std([100.0 * r.acc for r in done])
+    s = "%.1f ± %.1f" % (m, sd) if len(done) > 1 else "%.1f" % m
+    notes = []
+    if div:
+        notes.append("%d diverged" % div)
+    if missing:
+        notes.append("%d missing" % missing)
+    if notes:
+        s += " (" + ", ".join(notes) + ")"
+    return s
+
+
+def write_curve(path, rs):
+    steps = sorted({s for r in rs if r.done for s in r.curve})
+    with open(path, "w") as f:
+        f.write("# step mean_test_acc_percent std runs\n")
+        for s in steps:
+            xs = [100.0 * r.curve[s] for r in rs if r.done and s in r.curve]
+            if not xs:
+                continue
+            m, sd = mean_std(xs)
+            f.write("%d %.4f %.4f %d\n" % (s, m, sd, len(xs)))
+    return len(steps)
+
+
+def cmd_depth(runs, curves, depths, seeds, lrs, alrs, select_seeds):
+    depths, seeds, lrs, alrs = words(depths), words(seeds), words(lrs), words(alrs)
+    os.makedirs(curves, exist_ok=True)
+    out = []
+    out.append("| hidden layers H | μPC | standard PC (best grid point) | BP | SP point (lr, activity lr) |")
+    out.append("|---:|---:|---:|---:|---|")
+    grid_rows = []
+    for h in depths:
+        mu = [Run(runs, "mupc_H%s_s%s" % (h, s)) for s in seeds]
+        bp = [Run(runs, "bp_H%s_s%s" % (h, s)) for s in seeds]
+        ranked = sp_rank(runs, h, lrs, alrs, words(select_seeds))
+        if ranked:
+            lr, alr = ranked[0][1], ranked[0][2]
+            sp = [Run(runs, sp_name(h, lr, alr, s)) for s in seeds]
+            sp_cell, point = cell(sp, len(seeds)), "%s, %s" % (lr, alr)
+        else:
+            grid = [Run(runs, sp_name(h, lr, alr, s)) for lr in lrs for alr in alrs for s in words(select_seeds)]
+            sp = []
+            if grid and all(r.diverged for r in grid):
+                sp_cell, point = "diverged", "every grid point diverged"
+            else:
+                sp_cell, point = "—", "grid not finished"
+        for algo, rs in (("mupc", mu), ("sp", sp), ("bp", bp)):
+            write_curve(os.path.join(curves, "H%s_%s.dat" % (h, algo)), rs)
+        out.append("| %s | %s | %s | %s | %s |" % (h, cell(mu, len(seeds)), sp_cell, cell(bp, len(seeds)), point))
+        # the whole grid, as measured on the selection seeds
+        row = []
+        for lr in lrs:
+            for alr in alrs:
+                row.append(cell([Run(runs, sp_name(h, lr, alr, s)) for s in words(select_seeds)],
+                                len(words(select_seeds))))
+        grid_rows.append((h, row))
+    seen = set()
+    total, nruns = 0.0, 0
+    for f in sorted(os.listdir(runs)):
+        m = re.match(r"^(mupc|bp|sp)_H(\d+)_.*\.(jsonl|rc)$", f)
+        if not m or m.group(2) not in depths or f.rsplit(".", 1)[0] in seen:
+            continue
+        seen.add(f.rsplit(".", 1)[0])
+        r = Run(runs, f.rsplit(".", 1)[0])
+        if r.seconds is not None:
+            total += r.seconds
+            nruns += 1
+    out.append("")
+    out.append("The %d runs took %.0f s together (their own times, each from its start to "
+               "its last line)." % (nruns, total))
+    out.append("")
+    out.append("Standard PC grid: final test accuracy (%%) at every point, seed%s %s "
+               "(the best point is taken for the table above):" %
+               ("s" if len(words(select_seeds)) > 1 else "", ", ".join(words(select_seeds))))
+    out.append("")
+    out.append("| H | " + " | ".join("lr %s, act %s" % (lr, alr) for lr in lrs for alr in alrs) + " |")
+    out.append("|---:|" + "---:|" * (len(lrs) * len(alrs)))
+    for h, row in grid_rows:
+        out.append("| %s | %s |" % (h, " | ".join(row)))
+    print("\n".join(out))
+
+
+def final_loss(run, last):
+    """(mean of the last `last` training losses, diverged?)"""
+    if run.diverged:
+        return None, True
+    xs = run.train_loss[-last:]
+    if not run.done or not xs:
+        return None, False
+    if any(x is None or not math.isfinite(x) for x in xs):
+        return None, True
+    m = statistics.fmean(xs)
+    first = run.train_loss[0]
+    return m, first is None or m > first
+
+
+def cmd_transfer(runs, heat, widths, depths, lrs, alrs, seed, last):
+    widths, depths, lrs, alrs = words(widths), words(depths), words(lrs), words(alrs)
+    last = int(last)
+    os.makedirs(heat, exist_ok=True)
+    panels = []
+    lo, hi = math.inf, -math.inf
+    for n in widths:
+        for h in depths:
+            grid = {}
+            for i, lr in enumerate(lrs):
+                for j, alr in enumerate(alrs):
+                    r = Run(runs, "N%s_H%s_lr%s_alr%s_s%s" % (n, h, lr, alr, seed))
+                    loss, div = final_loss(r, last)
+                    grid[(i, j)] = (loss, div)
+                    if loss is not None and not div:
+                        lo, hi = min(lo, loss), max(hi, loss)
+            panels.append((n, h, grid))
+    best = {}
+    for n, h, grid in panels:
+        ok = [(v[0], i, j) for (i, j), v in grid.items() if v[0] is not None and not v[1]]
+        best[(n, h)] = min(ok) if ok else None
+        with open(os.path.join(heat, "N%s_H%s.dat" % (n, h)), "w") as f, \
+                open(os.path.join(heat, "N%s_H%s.div" % (n, h)), "w") as fd:
+            f.write("# alr_index lr_index loss label best\n")
+            fd.write("# alr_index lr_index\n")
+            for (i, j), (loss, div) in sorted(grid.items()):
+                if div:
+                    fd.write("%d %d\n" % (j, i))
+                elif loss is not None:
+                    b = 1 if best[(n, h)] and (best[(n, h)][1], best[(n, h)][2]) == (i, j) else 0
+                    f.write("%d %d %.6g %.3f %d\n" % (j, i, loss, loss, b))
+            # gnuplot needs at least one point per file
+            f.write("-10 -10 nan 0 0\n")
+            fd.write("-10 -10\n")
+    with open(os.path.join(heat, "range"), "w") as f:
+        if lo == math.inf:
+            lo, hi = 0.01, 1.0
+        if hi <= lo:
+            hi = lo * 1.01
+        f.write("%.6g %.6g\n" % (lo, hi))
+
+    out = []
+    out.append("Final training loss = mean `train_loss` of the last %d steps; "
+               "diverged = stopped on NaN/inf, or a final loss above the step-1 loss. "
+               "Seed %s." % (last, seed))
+    out.append("")
+    out.append("| width N | hidden layers H | best lr | best activity lr | its final loss | diverged runs | finished runs |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, h, grid in panels:
+        ndiv = sum(1 for v in grid.values() if v[1])
+        nok = sum(1 for v in grid.values() if v[0] is not None or v[1])
+        b = best[(n, h)]
+        if b:
+            out.append("| %s | %s | %s | %s | %.4f | %d | %d/%d |" %
+                       (n, h, lrs[b[1]], alrs[b[2]], b[0], ndiv, nok, len(grid)))
+        else:
+            out.append("| %s | %s | — | — | — | %d | %d/%d |" % (n, h, ndiv, nok, len(grid)))
+    out.append("")
+    # transfer: how good each panel's loss is at the first panel's optimum
+    ref = panels[0]
+    rb = best[(ref[0], ref[1])]
+    if rb:
+        rlr, ralr = lrs[rb[1]], alrs[rb[2]]
+        same = all(best[(n, h)] and best[(n, h)][1:] == rb[1:] for n, h, _ in panels)
+        out.append("Optimum of the smallest panel (N %s, H %s): lr %s, activity lr %s. "
+                   "The same point is %s." % (ref[0], ref[1], rlr, ralr,
+                                                "best in every panel" if same else "not best in every panel"))
+        out.append("")
+        out.append("| width N | hidden layers H | loss at (lr %s, act %s) | panel best | ratio |" % (rlr, ralr))
+        out.append("|---:|---:|---:|---:|---:|")
+        for n, h, grid in panels:
+            loss, div = grid[(rb[1], rb[2])]
+            b = best[(n, h)]
+            if div:
+                at = "diverged"
+            elif loss is None:
+                at = "—"
+            else:
+                at = "%.4f" % loss
+            pb = "%.4f" % b[0] if b else "—"
+            ratio = "%.2f" % (loss / b[0]) if (b and loss is not None and not div and b[0] > 0) else "—"
+            out.append("| %s | %s | %s | %s | %s |" % (n, h, at, pb, ratio))
+    else:
+        out.append("No run of the smallest panel finished without diverging: no optimum to transfer.")
+    out.append("")
+    out.append("Every grid point (final loss; ✗ diverged, — missing):")
+    for n, h, grid in panels:
+        out.append("")
+        out.append("N %s, H %s:" % (n, h))
+        out.append("")
+        out.append("| lr \\ activity lr | " + " | ".join(alrs) + " |")
+        out.append("|---:|" + "---:|" * len(alrs))
+        for i, lr in enumerate(lrs):
+            cells = []
+            for j in range(len(alrs)):
+                loss, div = grid[(i, j)]
+                cells.append("✗" if div else ("—" if loss is None else "%.4f" % loss))
+            out.append("| %s | %s |" % (lr, " | ".join(cells)))
+    print("\n".join(out))
+
+
+def main():
+    a = sys.argv[1:]
+    cmds = {
+        "device": (0, cmd_device),
+        "count": (1, cmd_count),
+        "sp-best": (5, cmd_sp_best),
+        "depth": (7, cmd_depth),
+        "transfer": (8, cmd_transfer),
+    }
+    if not a or a[0] not in cmds or len(a) - 1 != cmds[a[0]][0]:
+        sys.exit(__doc__.strip())
+    cmds[a[0]][1](*a[1:])
+
+
+if __name__ == "__main__":
+    main()
