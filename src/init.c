@@ -97,9 +97,13 @@ int mupc_net_params_check(const mupc_net_params *p) {
   /* Every buffer index is computed in 32-bit ints inside the kernels. */
   double biggest = (double)(p->depth - 1) * p->batch * p->width;
   double params = (double)p->width * p->input_dim + (double)(p->depth - 2) * p->width * p->width;
-  if (biggest > 2147483647.0 || params > 2147483647.0 ||
-      (double)p->batch * p->input_dim > 2147483647.0)
-    return mupc__fail(MUPC_EINVAL, "network too large: a buffer would exceed 2^31 elements");
+  const double inputs = (double)p->batch * p->input_dim;
+  const double most = fmax(biggest, fmax(params, inputs));
+  if (most > 2147483647.0)
+    return mupc__fail(MUPC_EINVAL,
+                      "network too large: width %d, depth %d, batch %d need a buffer of %.0f "
+                      "floats (%.1f GiB); kernels index at most 2^31 elements",
+                      p->width, p->depth, p->batch, most, most * 4.0 / 1073741824.0);
   return MUPC_OK;
 }
 

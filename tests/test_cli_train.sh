@@ -58,30 +58,11 @@ if [ "$rc" -ne 0 ]; then
   exit 77
 fi
 
-# 320 training and 64 test images of 8x8 pixels, ten classes, each class a
-# bright stripe at its own place over noise: learnable in a few steps. The
-# test set is gzipped, to cover that path too.
+# 320 training and 64 test images of 8x8 pixels (tests/make_tiny_idx.py):
+# learnable in a few steps, the test set gzipped to cover that path too.
 data=$tmp/data
-python3 - "$data" <<'EOF' || { echo "could not write the data set" >&2; exit 1; }
-import gzip, os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out)
-rng = random.Random(1)
-def write(prefix, n, opener):
-    labels = [rng.randrange(10) for _ in range(n)]
-    images = bytearray()
-    for c in labels:
-        px = [rng.randrange(64) for _ in range(64)]
-        for k in range(6):
-            px[(c * 6 + k) % 64] = 200 + rng.randrange(56)
-        images += bytes(px)
-    with opener(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 8, 8) + images)
-    with opener(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-write("train", 320, open)
-write("t10k", 64, lambda p, m: gzip.open(p + ".gz", m))
-EOF
+python3 "$(dirname "$0")/make_tiny_idx.py" "$data" 320 64 ||
+  { echo "could not write the data set" >&2; exit 1; }
 
 tiny="--data $data --device $dev --depth 5 --width 16 --batch 32 --infer-steps 5"
 

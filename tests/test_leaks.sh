@@ -87,8 +87,9 @@ net="--device pocl --depth 3 --width 8 --batch 16 --infer-steps 2"
 "$mupc" train --data "$data" $net --algo bp --loss ce --optim sgd --steps 2 --quiet \
   >/dev/null || { echo "FAIL: the warm-up backprop run failed" >&2; exit 1; }
 
+# Each run costs seconds of Valgrind start-up (PoCL and LLVM): one per path.
 vg 0 devices devices
-vg 0 devices-json devices --json --device pocl
+vg 0 devices-json devices --json
 vg 2 devices-nosuch devices --device nosuch
 # shellcheck disable=SC2086 # $net is a list of flags
 vg 0 train train --data "$data" $net --steps 4 --eval-every 2 --save "$tmp/m.st" \
@@ -97,8 +98,7 @@ vg 0 resume train --resume "$tmp/m.st" --steps 6 --save "$tmp/m.st" --device poc
 # shellcheck disable=SC2086
 vg 0 train-bp train --data "$data" $net --algo bp --loss ce --optim sgd --steps 2 \
   --init "$tmp/m.st" --quiet
-vg 0 eval eval --model "$tmp/m.st" --device pocl
-vg 0 eval-json eval --model "$tmp/m.st" --data "$data" --device pocl --json
+vg 0 eval eval --model "$tmp/m.st" --data "$data" --device pocl --json
 # Error paths free what they allocated too.
 vg 2 train-bad-flag train --data "$data" --width 0
 vg 2 train-no-data train --data "$tmp/nonexistent" --device pocl

@@ -52,10 +52,19 @@ configure() {
     "-Db_sanitize=address,undefined" -Db_lundef=false
     "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined")
   if [ -f "$build_dir/meson-private/coredata.dat" ]; then
-    meson setup --reconfigure "$build_dir" "${opts[@]}" >/dev/null ||
-      CC=clang meson setup --wipe "$build_dir" "${opts[@]}" >/dev/null
+    quiet meson setup --reconfigure "$build_dir" "${opts[@]}" ||
+      CC=clang quiet meson setup --wipe "$build_dir" "${opts[@]}"
   else
-    CC=clang meson setup "$build_dir" "${opts[@]}" >/dev/null
+    CC=clang quiet meson setup "$build_dir" "${opts[@]}"
+  fi
+}
+
+# Runs a command, showing its output only if it fails.
+quiet() {
+  local out
+  if ! out=$("$@" 2>&1); then
+    printf '%s\n' "$out" >&2
+    return 1
   fi
 }
 
@@ -63,7 +72,7 @@ ensure_clang
 configure
 targets=()
 for h in "${harnesses[@]}"; do targets+=("tests/fuzz/fuzz_$h"); done
-ninja -C "$build_dir" "${targets[@]}" >/dev/null
+quiet ninja -C "$build_dir" "${targets[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -94,7 +103,9 @@ for h in "${harnesses[@]}"; do
     "$corpus" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+  final_stat() { sed -n "s/^stat::$1: *\([0-9]*\).*/\1/p" "$log" | tail -n 1; }
+  execs=$(final_stat number_of_executed_units)
+  rate=$(final_stat average_exec_per_sec)
   units=$(find "$corpus" -type f | wc -l)
   result=ok
   if [ "$rc" -ne 0 ]; then
@@ -110,7 +121,7 @@ for h in "${harnesses[@]}"; do
     tail -n 60 "$log" >&2
   fi
   summary+=("$(printf '%-12s %6ss %12s executions %8s exec/s %6s corpus  %s' "$h" "$seconds" \
-    "${execs:-?}" "$(( ${execs:-0} / seconds ))" "$units" "$result")")
+    "${execs:-?}" "${rate:-?}" "$units" "$result")")
 done
 
 echo "fuzz.sh: harness, time, executions, rate, corpus size, result"
