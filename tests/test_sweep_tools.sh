@@ -40,24 +40,24 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
 # ---- depth_sweep.sh: 2 depths x 2 seeds, one epoch (10 steps of 32) ----
 ds() {
   "$src/tools/depth_sweep.sh" --data "$tmp/data" --depths "2 3" --seeds "0 1" --epochs 1 --width 8 \
-    --batch 32 --sp-grid quick --device "$dev" --out "$tmp/ds" "$@"
+    --batch 32 --sp-lrs "1e-2 1e-1" --sp-activity-lrs 0.1 --device "$dev" --out "$tmp/ds" "$@"
 }
 run ds
 if [ "$rc" -ne 0 ]; then
   fail "depth_sweep.sh exited $rc"
 else
   t=$tmp/ds/table.md
-  # 3 algorithms x 2 depths x 2 seeds, plus 2 more grid points per depth
-  n=$(ls "$tmp/ds/runs/"*.jsonl 2>/dev/null | wc -l)
-  [ "$n" -eq 16 ] || fail "depth_sweep.sh: want 16 metrics files, got $n"
+  # 3 algorithms x 2 depths x 2 seeds, plus 1 more grid point per depth
+  n=$(find "$tmp/ds/runs" -name "*.jsonl" | wc -l)
+  [ "$n" -eq 14 ] || fail "depth_sweep.sh: want 14 metrics files, got $n"
   for f in "$tmp/ds/runs/"*.jsonl; do
     grep -q '"final":true' "$f" || fail "depth_sweep.sh: $f has no final line"
   done
   for h in 2 3; do
     # | H | μPC | SP | BP | point |, each accuracy "m ± s"
-    grep -Eq "^\| $h \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| 1e-[0-9], 0\.1 \|$" "$t" ||
+    grep -Eq "^\| $h \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [-+][0-9.]+ \| 1e-[12], 0\.1 \|$" "$t" ||
       fail "depth_sweep.sh: no complete table row for H = $h in table.md"
-    grep -Eq "^\| $h \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$" "$t" ||
+    grep -Eq "^\| $h \| [0-9.]+ \| [0-9.]+ \|$" "$t" ||
       fail "depth_sweep.sh: no standard-PC grid row for H = $h in table.md"
     for a in mupc sp bp; do
       [ "$(grep -c '^[0-9]' "$tmp/ds/curves/H${h}_$a.dat")" -eq 10 ] ||
@@ -65,14 +65,14 @@ else
     done
   done
   grep -q '^Wall time: ' "$t" || fail "depth_sweep.sh: table.md has no wall time"
-  grep -q -- '--sp-grid quick' "$t" || fail "depth_sweep.sh: table.md does not show the command"
+  grep -q -- '--sp-activity-lrs 0.1' "$t" || fail "depth_sweep.sh: table.md does not show the command"
   if [ "$have_gnuplot" = 1 ]; then
     is_png "$tmp/ds/accuracy.png" || fail "depth_sweep.sh: accuracy.png missing or not a PNG"
   fi
   # again: every run finished, so none is made
   run ds
-  { [ "$rc" -eq 0 ] && grep -q '(0 runs made, 16 finished before)' "$tmp/out"; } ||
-    fail "depth_sweep.sh run again: want 0 runs made, 16 finished before (exit $rc)"
+  { [ "$rc" -eq 0 ] && grep -q '(0 runs made, 14 finished before)' "$tmp/out"; } ||
+    fail "depth_sweep.sh run again: want 0 runs made, 14 finished before (exit $rc)"
   # other settings in the same directory are refused
   run ds --width 9
   { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'other settings' "$tmp/err"; } ||
@@ -86,7 +86,7 @@ if [ "$rc" -ne 0 ]; then
   fail "lr_transfer.sh exited $rc"
 else
   s=$tmp/lt/summary.md
-  n=$(ls "$tmp/lt/runs/"*.jsonl 2>/dev/null | wc -l)
+  n=$(find "$tmp/lt/runs" -name "*.jsonl" | wc -l)
   [ "$n" -eq 8 ] || fail "lr_transfer.sh: want 8 metrics files, got $n"
   for w in 8 16; do
     grep -Eq "^\| $w \| 2 \| 1e-[12] \| 0\.[15] \| [0-9.]+ \| 0 \| 4/4 \|$" "$s" ||

@@ -4,6 +4,9 @@
 # `tools/depth_sweep.sh --help` explains the flags; MUPC picks the binary
 # (default build/mupc).
 set -euo pipefail
+# All of it in one block: bash parses it whole before running it, so an edit
+# to this file cannot change a sweep that is running.
+{
 
 tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$tools")
@@ -208,6 +211,18 @@ else
   printf '%s\n' "$config" >"$out/config"
 fi
 
+# The command of the last invocation that ran the sweep, for the report.
+if [ "$report_only" = 0 ] || [ ! -f "$out/command" ]; then
+  {
+    printf '%stools/depth_sweep.sh' "${MUPC:+MUPC=$MUPC }"
+    for a in "${argv[@]}"; do
+      [ "$a" != --report-only ] || continue
+      if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
+    done
+    echo
+  } >"$out/command"
+fi
+
 dev_args=()
 [ -z "$device" ] || dev_args=(--device "$device")
 data_args=()
@@ -292,7 +307,7 @@ trap 'trap - INT TERM; kill $(jobs -p) 2>/dev/null; wait; echo "$prog: stopped; 
 start=$SECONDS
 if [ "$report_only" = 0 ]; then
   echo "$prog: ${#depth_list[@]} depth(s) ($depths), seeds $seeds, width $width, batch $batch, $length_text, jobs $jobs -> $out"
-  echo "$prog: standard PC: --param sp, skips $sp_skips, grid lr {$sp_lrs} x activity lr {$sp_alrs}, selected on seed(s) $select_seeds"
+  has sp && echo "$prog: standard PC: --param sp, skips $sp_skips, grid lr {$sp_lrs} x activity lr {$sp_alrs}, selected on seed(s) $select_seeds"
   # Phase 1: μPC and BP on every seed, the standard-PC grid on the
   # selection seed(s); shallow depths first, so partial results come early.
   queue=()
@@ -343,25 +358,22 @@ fi
 {
   echo "# Depth sweep: μPC, standard PC and BP"
   echo
-  printf 'Command: `%stools/depth_sweep.sh' "${MUPC:+MUPC=$MUPC }"
-  for a in "${argv[@]}"; do
-    if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
-  done
-  echo '`'
+  echo "Command: \`$(cat "$out/command")\`"
   echo
   echo "Data: ${data:-/usr/share/datasets/fashion-mnist (Fashion-MNIST)}. Network: L = H + 1 weight matrices, width $width, $act; batch $batch, $length_text, T = ${infer:-H} inference steps, test-set evaluation every $eval_every steps. Device: $device_text."
   echo
-  echo "- μPC: \`--param mupc\`, skips, Adam lr $mupc_lr, activity lr $mupc_alr (GD)."
-  echo "- BP: \`--algo bp\` on the same μPC network (scalings, skips, init), Adam lr $bp_lr."
-  echo "- standard PC: \`--param sp\`, $skips_text, Adam; grid weight lr {$sp_lrs} × activity lr {$sp_alrs}; $select_text."
+  has mupc && echo "- μPC: \`--param mupc\`, skips, Adam lr $mupc_lr, activity lr $mupc_alr (GD)."
+  has bp && echo "- BP: \`--algo bp\` on the same μPC network (scalings, skips, init), Adam lr $bp_lr."
+  has sp && echo "- standard PC: \`--param sp\`, $skips_text, Adam; grid weight lr {$sp_lrs} × activity lr {$sp_alrs}; $select_text."
   echo
-  echo "Final test accuracy (%) on the whole test set, mean ± std over seeds ${seeds}:"
+  if [ ${#seed_list[@]} -gt 1 ]; then seeds_text="mean ± std over seeds $seeds"; else seeds_text="seed $seeds"; fi
+  echo "Final test accuracy (%) on the whole test set, $seeds_text:"
   echo
-  python3 "$table_py" depth "$runs" "$curves" "$depths" "$seeds" "$sp_lrs" "$sp_alrs" "$select_seeds"
+  python3 "$table_py" depth "$runs" "$curves" "$algos" "$depths" "$seeds" "$sp_lrs" "$sp_alrs" "$select_seeds"
   echo
   echo "Wall time: $(hms "$wall_total") over $invocations invocation(s) of the sweep (see walltime: date, seconds, runs made, runs skipped)."
   echo
-  echo "Figure: accuracy.png, test accuracy against training step, the mean over seeds $seeds$([ ${#seed_list[@]} -gt 1 ] && echo " with a ± std band")."
+  echo "Figure: accuracy.png, test accuracy against training step, $([ ${#seed_list[@]} -gt 1 ] && echo "the mean over seeds $seeds with a ± std band" || echo "seed $seeds")."
 } >"$out/table.md.tmp"
 mv "$out/table.md.tmp" "$out/table.md"
 
@@ -380,7 +392,8 @@ else
     echo "set terminal $term size $((cols > 1 ? cols * 420 : 480)),$((rows * 370 + 60)) font 'sans,10'"
     echo "set encoding utf8"
     echo "set output '$out/accuracy.png'"
-    echo "set multiplot layout $rows,$cols title \"Test accuracy, width $width, batch $batch, $length_text\\nmean over seeds $seeds\""
+    # shellcheck disable=SC2028 # \n is for gnuplot
+    echo "set multiplot layout $rows,$cols title \"Test accuracy, width $width, batch $batch, $length_text\\n$([ ${#seed_list[@]} -gt 1 ] && echo "mean over seeds $seeds" || echo "seed $seeds")\""
     echo "set xrange [0:$total_steps]; set yrange [0:100]"
     echo "set xlabel 'training step'; set ylabel 'test accuracy (%)'"
     echo "set key below horizontal maxrows 2 width 1 samplen 2 font ',9'"
@@ -420,3 +433,5 @@ if [ "$failed" -gt 0 ]; then
   echo "$prog: $failed run(s) failed; see their .log files under $runs" >&2
   exit 1
 fi
+exit
+}

@@ -4,6 +4,9 @@
 # training loss. `tools/lr_transfer.sh --help` explains the flags; MUPC picks
 # the binary (default build/mupc).
 set -euo pipefail
+# All of it in one block: bash parses it whole before running it, so an edit
+# to this file cannot change a sweep that is running.
+{
 
 tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$tools")
@@ -131,6 +134,18 @@ else
   printf '%s\n' "$config" >"$out/config"
 fi
 
+# The command of the last invocation that ran the sweep, for the report.
+if [ "$report_only" = 0 ] || [ ! -f "$out/command" ]; then
+  {
+    printf '%stools/lr_transfer.sh' "${MUPC:+MUPC=$MUPC }"
+    for a in "${argv[@]}"; do
+      [ "$a" != --report-only ] || continue
+      if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
+    done
+    echo
+  } >"$out/command"
+fi
+
 dev_args=()
 [ -z "$device" ] || dev_args=(--device "$device")
 data_args=()
@@ -220,11 +235,7 @@ fi
 {
   echo "# μPC learning-rate transfer"
   echo
-  printf 'Command: `%stools/lr_transfer.sh' "${MUPC:+MUPC=$MUPC }"
-  for a in "${argv[@]}"; do
-    if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
-  done
-  echo '`'
+  echo "Command: \`$(cat "$out/command")\`"
   echo
   echo "μPC (\`--param mupc\`, skips, $act, Adam on the weights, GD on the activities), T = ${infer:-H} inference steps, batch $batch, $steps steps, data ${data:-/usr/share/datasets/fashion-mnist (Fashion-MNIST)}. Device: $device_text."
   echo
@@ -252,6 +263,7 @@ else
     echo "set terminal $term size $((cols > 1 ? cols * 460 : 520)),$((rows * 400 + 70)) font 'sans,10'"
     echo "set encoding utf8"
     echo "set output '$out/heatmaps.png'"
+    # shellcheck disable=SC2028 # \n is for gnuplot
     echo "set multiplot layout $rows,$cols title \"μPC final training loss (mean of the last $last steps)\\n$steps steps, batch $batch, seed $seed; framed: best; x: diverged\""
     echo "set xrange [-0.5:$nx - 0.5]; set yrange [-0.5:$ny - 0.5]"
     echo "set xtics ($xt) scale 0; set ytics ($yt) scale 0"
@@ -289,3 +301,5 @@ if [ "$failed" -gt 0 ]; then
   echo "$prog: $failed run(s) failed; see their .log files under $runs" >&2
   exit 1
 fi
+exit
+}

@@ -12,9 +12,10 @@ plot data. Standard library only.
       the best standard-PC grid point at H hidden layers, by final test
       accuracy (mean over SEEDS; ties: lower test loss, then grid order):
       prints "LR ALR", or "none" when every point diverged or is missing.
-  sweep_table.py depth RUNS CURVES "DEPTHS" "SEEDS" "LRS" "ALRS" "SELECT_SEEDS"
-      the markdown table of the depth sweep on stdout; the mean test accuracy
-      curves as CURVES/H{h}_{algo}.dat (step, mean, std, runs).
+  sweep_table.py depth RUNS CURVES "ALGOS" "DEPTHS" "SEEDS" "LRS" "ALRS" "SELECT_SEEDS"
+      the markdown table of the depth sweep on stdout (ALGOS: of mupc sp bp);
+      the mean test accuracy curves as CURVES/H{h}_{algo}.dat (step, mean,
+      std, runs).
   sweep_table.py transfer RUNS HEAT "WIDTHS" "DEPTHS" "LRS" "ALRS" SEED LAST
       the markdown summary of the lr-transfer grid on stdout; per panel
       HEAT/N{n}_H{h}.dat (alr index, lr index, loss, label) and
@@ -180,38 +181,52 @@ def write_curve(path, rs):
     return len(steps)
 
 
-def cmd_depth(runs, curves, depths, seeds, lrs, alrs, select_seeds):
-    depths, seeds, lrs, alrs = words(depths), words(seeds), words(lrs), words(alrs)
+def mean_acc(rs):
+    xs = [100.0 * r.acc for r in rs if r.done and r.acc is not None]
+    return statistics.fmean(xs) if xs else None
+
+
+def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
+    algos, depths, seeds = words(algos), words(depths), words(seeds)
+    lrs, alrs, select_seeds = words(lrs), words(alrs), words(select_seeds)
     os.makedirs(curves, exist_ok=True)
-    out = []
-    out.append("| hidden layers H | μPC | standard PC (best grid point) | BP | SP point (lr, activity lr) |")
-    out.append("|---:|---:|---:|---:|---|")
+    head = ["hidden layers H"]
+    head += [t for a, t in (("mupc", "μPC"), ("sp", "standard PC (best grid point)"), ("bp", "BP")) if a in algos]
+    if "mupc" in algos and "bp" in algos:
+        head.append("μPC − BP (points)")
+    if "sp" in algos:
+        head.append("SP point (lr, activity lr)")
+    out = ["| " + " | ".join(head) + " |", "|---:" * (len(head) - ("sp" in algos)) + "|---" * ("sp" in algos) + "|"]
     grid_rows = []
     for h in depths:
         mu = [Run(runs, "mupc_H%s_s%s" % (h, s)) for s in seeds]
         bp = [Run(runs, "bp_H%s_s%s" % (h, s)) for s in seeds]
-        ranked = sp_rank(runs, h, lrs, alrs, words(select_seeds))
+        ranked = sp_rank(runs, h, lrs, alrs, select_seeds)
         if ranked:
             lr, alr = ranked[0][1], ranked[0][2]
             sp = [Run(runs, sp_name(h, lr, alr, s)) for s in seeds]
             sp_cell, point = cell(sp, len(seeds)), "%s, %s" % (lr, alr)
         else:
-            grid = [Run(runs, sp_name(h, lr, alr, s)) for lr in lrs for alr in alrs for s in words(select_seeds)]
+            grid = [Run(runs, sp_name(h, lr, alr, s)) for lr in lrs for alr in alrs for s in select_seeds]
             sp = []
             if grid and all(r.diverged for r in grid):
                 sp_cell, point = "diverged", "every grid point diverged"
             else:
                 sp_cell, point = "—", "grid not finished"
-        for algo, rs in (("mupc", mu), ("sp", sp), ("bp", bp)):
-            write_curve(os.path.join(curves, "H%s_%s.dat" % (h, algo)), rs)
-        out.append("| %s | %s | %s | %s | %s |" % (h, cell(mu, len(seeds)), sp_cell, cell(bp, len(seeds)), point))
+        row = [h]
+        for algo, rs, c in (("mupc", mu, cell(mu, len(seeds))), ("sp", sp, sp_cell), ("bp", bp, cell(bp, len(seeds)))):
+            if algo in algos:
+                write_curve(os.path.join(curves, "H%s_%s.dat" % (h, algo)), rs)
+                row.append(c)
+        if "mupc" in algos and "bp" in algos:
+            m, b = mean_acc(mu), mean_acc(bp)
+            row.append("%+.1f" % (m - b) if m is not None and b is not None else "—")
+        if "sp" in algos:
+            row.append(point)
+        out.append("| " + " | ".join(row) + " |")
         # the whole grid, as measured on the selection seeds
-        row = []
-        for lr in lrs:
-            for alr in alrs:
-                row.append(cell([Run(runs, sp_name(h, lr, alr, s)) for s in words(select_seeds)],
-                                len(words(select_seeds))))
-        grid_rows.append((h, row))
+        grid_rows.append((h, [cell([Run(runs, sp_name(h, lr, alr, s)) for s in select_seeds], len(select_seeds))
+                              for lr in lrs for alr in alrs]))
     seen = set()
     total, nruns = 0.0, 0
     for f in sorted(os.listdir(runs)):
@@ -226,15 +241,16 @@ def cmd_depth(runs, curves, depths, seeds, lrs, alrs, select_seeds):
     out.append("")
     out.append("The %d runs took %.0f s together (their own times, each from its start to "
                "its last line)." % (nruns, total))
-    out.append("")
-    out.append("Standard PC grid: final test accuracy (%%) at every point, seed%s %s "
-               "(the best point is taken for the table above):" %
-               ("s" if len(words(select_seeds)) > 1 else "", ", ".join(words(select_seeds))))
-    out.append("")
-    out.append("| H | " + " | ".join("lr %s, act %s" % (lr, alr) for lr in lrs for alr in alrs) + " |")
-    out.append("|---:|" + "---:|" * (len(lrs) * len(alrs)))
-    for h, row in grid_rows:
-        out.append("| %s | %s |" % (h, " | ".join(row)))
+    if "sp" in algos:
+        out.append("")
+        out.append("Standard PC grid: final test accuracy (%%) at every point, seed%s %s "
+                   "(the best point is taken for the table above):" %
+                   ("s" if len(select_seeds) > 1 else "", ", ".join(select_seeds)))
+        out.append("")
+        out.append("| H | " + " | ".join("lr %s, act %s" % (lr, alr) for lr in lrs for alr in alrs) + " |")
+        out.append("|---:|" + "---:|" * (len(lrs) * len(alrs)))
+        for h, row in grid_rows:
+            out.append("| %s | %s |" % (h, " | ".join(row)))
     print("\n".join(out))
 
 
@@ -359,7 +375,7 @@ def main():
         "device": (0, cmd_device),
         "count": (1, cmd_count),
         "sp-best": (5, cmd_sp_best),
-        "depth": (7, cmd_depth),
+        "depth": (8, cmd_depth),
         "transfer": (8, cmd_transfer),
     }
     if not a or a[0] not in cmds or len(a) - 1 != cmds[a[0]][0]:

@@ -20,7 +20,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir=${MUPC_BUILD_DIR:-build}
 packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
   pocl-opencl-icd mesa-opencl-icd libclblast-dev clinfo oclgrind libcmocka-dev zlib1g-dev
-  libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev)
+  libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev
+  libopenmpi-dev openmpi-bin)
 
 install_packages() {
   if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then

@@ -30,14 +30,18 @@ void batches_free(batches *b) {
 }
 
 void batches_gather(batches *b, int64_t step) {
+  batches_gather_part(b, step, 0, b->batch);
+}
+
+void batches_gather_part(batches *b, int64_t step, int first, int n) {
   const int64_t epoch = step / b->per_epoch, pos = step % b->per_epoch;
-  const uint32_t n = (uint32_t)b->data->count;
+  const uint32_t count = (uint32_t)b->data->count;
   if (epoch != b->perm_epoch) {
     if (b->shuffle)
-      mupc_shuffle(b->perm, n, b->seed, (uint64_t)epoch);
+      mupc_shuffle(b->perm, count, b->seed, (uint64_t)epoch);
     else
-      for (uint32_t i = 0; i < n; i++) b->perm[i] = i;
+      for (uint32_t i = 0; i < count; i++) b->perm[i] = i;
     b->perm_epoch = epoch;
   }
-  mupc_dataset_gather(b->data, b->perm + pos * b->batch, b->batch, b->x, b->y);
+  mupc_dataset_gather(b->data, b->perm + pos * b->batch + first, n, b->x, b->y);
 }

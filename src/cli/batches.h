@@ -24,5 +24,8 @@ int batches_init(batches *b, const mupc_dataset *d, int batch, uint64_t seed, in
 void batches_free(batches *b);
 /* Fills b->x, b->y with the batch of `step` (0-based over the whole run). */
 void batches_gather(batches *b, int64_t step);
+/* Only samples first … first + n - 1 of that batch, into the first n rows
+ * of b->x, b->y: one rank's shard of a global batch under mpirun. */
+void batches_gather_part(batches *b, int64_t step, int first, int n);
 
 #endif

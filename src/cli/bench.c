@@ -1,6 +1,9 @@
 /* mupc bench: time the training step on synthetic batches and compare the
  * achieved GEMM rate with the device's own SGEMM rate on the same shapes. */
 #include "cli.h"
+#include "devpick.h"
+#include "dist.h"
+#include "dstep.h"
 #include "netflags.h"
 
 #include <getopt.h>
@@ -64,11 +67,14 @@ static void synthetic(const mupc_net_params *p, float *x, float *y) {
 }
 
 typedef struct timing {
-  double total, ff, infer, update;
+  double total, ff, infer, update, reduce;
 } timing;
 
-/* One step in its parts, waiting after each so the split is real. */
-static int timed_step(mupc_net *net, mupc_ctx *ctx, const float *x, const float *y, timing *t) {
+/* One step in its parts, waiting after each so the split is real. Under
+ * mpirun (ds not NULL) the gradient all-reduce sits between the gradients
+ * and the update, as in training, and is timed on its own. */
+static int timed_step(mupc_net *net, mupc_ctx *ctx, dstep *ds, const float *x, const float *y,
+                      timing *t) {
   const mupc_net_params *p = mupc_net_get_params(net);
   const double t0 = now();
   int rc = mupc_net_load_batch(net, x, y);
@@ -78,19 +84,47 @@ static int timed_step(mupc_net *net, mupc_ctx *ctx, const float *x, const float 
   if (!rc) rc = mupc_ctx_finish(ctx);
   const double t2 = now();
   if (!rc) rc = mupc_net_weight_grads(net);
+  if (!rc) rc = mupc_ctx_finish(ctx);
+  if (ds) dist_barrier(); /* the wait for a slower rank is not the all-reduce's */
+  const double t3 = now();
+  if (!rc && ds) rc = dstep_reduce_grads(ds, net);
+  const double t4 = now();
   if (!rc) rc = mupc_net_update(net);
   if (!rc) rc = mupc_ctx_finish(ctx);
-  const double t3 = now();
-  *t = (timing){t3 - t0, t1 - t0, t2 - t1, t3 - t2};
+  const double t5 = now();
+  *t = (timing){t5 - t0, t1 - t0, t2 - t1, (t3 - t2) + (t5 - t4), t4 - t3};
   return rc;
 }
 
 typedef struct report {
-  double med, min, max, ff, infer, update;
+  double med, min, max, ff, infer, update, reduce;
+  int ranks, batch;      /* MPI ranks, global batch */
+  double *rank_med;      /* (ranks) each rank's median step, rank 0 only */
   double flops_dense, flops_exec, sgemm;
   int enqueues;
   uint64_t bytes;
 } report;
+
+/* Per-rank and total throughput under mpirun. A step ends for every rank
+ * at the all-reduce, so the job runs at the slowest rank's pace. */
+static double total_rate(const report *r) {
+  double slowest = 0.0;
+  for (int k = 0; k < r->ranks; k++) slowest = r->rank_med[k] > slowest ? r->rank_med[k] : slowest;
+  return slowest > 0.0 ? r->batch / slowest : 0.0;
+}
+
+static void print_ranks(const report *r) {
+  const int b = r->batch / r->ranks;
+  printf("mpi         %d ranks, %d of the global batch %d each (the rows above are rank 0's)\n",
+         r->ranks, b, r->batch);
+  for (int k = 0; k < r->ranks; k++)
+    printf("  rank %-4d %.1f samples/s (median step %.4f s)\n", k, b / r->rank_med[k],
+           r->rank_med[k]);
+  printf("total       %.1f samples/s\n", total_rate(r));
+  printf("allreduce   %.4f s per step (rank 0's median, after a barrier: the transfer and\n"
+         "            the device round trip of the gradients), %.1f%% of the step\n",
+         r->reduce, 100.0 * r->reduce / r->med);
+}
 
 static void print_text(const mupc_ctx *ctx, const mupc_net_params *p, const report *r, int steps) {
   const mupc_device_info *d = mupc_ctx_device(ctx);
@@ -112,6 +146,7 @@ static void print_text(const mupc_ctx *ctx, const mupc_net_params *p, const repo
          r->flops_dense / r->med * 1e-9 / r->sgemm);
   printf("enqueues    %d per inference step\n", r->enqueues);
   printf("memory      %s on the device\n", mem);
+  if (r->ranks > 1) print_ranks(r);
 }
 
 static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const report *r, int steps) {
@@ -159,6 +194,16 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
   STR(dev, "driver", d->driver_version);
   json_object_object_add(dev, "tuned", json_object_new_boolean(mupc_ctx_tuned(ctx)));
   json_object_object_add(o, "device", dev);
+  if (r->ranks > 1) {
+    json_object *mpi = json_object_new_object(), *per = json_object_new_array();
+    INT(mpi, "ranks", r->ranks);
+    for (int k = 0; k < r->ranks; k++)
+      json_object_array_add(per, json_object_new_double(r->batch / r->ranks / r->rank_med[k]));
+    json_object_object_add(mpi, "samples_per_second_per_rank", per);
+    NUM(mpi, "samples_per_second", total_rate(r));
+    NUM(mpi, "seconds_allreduce_median", r->reduce);
+    json_object_object_add(o, "mpi", mpi);
+  }
 #undef NUM
 #undef INT
 #undef STR
@@ -166,20 +211,28 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
   json_object_put(o);
 }
 
-static int run(mupc_ctx *ctx, const mupc_net_params *p, int steps, int warmup, int json) {
+static int run(mupc_ctx *ctx, const mupc_net_params *global, int steps, int warmup, int json) {
+  /* Under mpirun --batch is the global batch; each rank runs its share. */
+  const int ranks = dist_size();
+  const mupc_net_params local = dstep_local_params(global, ranks);
+  const mupc_net_params *p = &local;
+  dstep ds = {0};
+  double *rank_med = calloc((size_t)ranks, sizeof *rank_med);
   mupc_net *net = NULL;
   timing *t = calloc((size_t)steps, sizeof *t);
   double *col = calloc((size_t)steps, sizeof *col);
   float *x = malloc(sizeof *x * (size_t)p->batch * p->input_dim);
   float *y = malloc(sizeof *y * (size_t)p->batch * p->output_dim);
-  int rc = (t && col && x && y) ? MUPC_OK : MUPC_ENOMEM;
+  int rc = (t && col && x && y && rank_med) ? MUPC_OK : MUPC_ENOMEM;
   if (!rc) rc = mupc_net_init(&net, ctx, p);
+  if (!rc && ranks > 1) rc = dstep_init(&ds, net);
   if (rc) goto ERROR;
+  dstep *dsp = ranks > 1 ? &ds : NULL;
   synthetic(p, x, y);
   timing scratch;
-  for (int i = 0; i < warmup && !rc; i++) rc = timed_step(net, ctx, x, y, &scratch);
+  for (int i = 0; i < warmup && !rc; i++) rc = timed_step(net, ctx, dsp, x, y, &scratch);
   const uint64_t f0 = mupc_net_flop_count(net);
-  for (int i = 0; i < steps && !rc; i++) rc = timed_step(net, ctx, x, y, &t[i]);
+  for (int i = 0; i < steps && !rc; i++) rc = timed_step(net, ctx, dsp, x, y, &t[i]);
   if (rc) goto ERROR;
   report r = {0};
   r.flops_exec = (double)(mupc_net_flop_count(net) - f0) / steps;
@@ -191,21 +244,29 @@ static int run(mupc_ctx *ctx, const mupc_net_params *p, int steps, int warmup, i
     r.min = t[i].total < r.min ? t[i].total : r.min;
     r.max = t[i].total > r.max ? t[i].total : r.max;
   }
-  const size_t offs[4] = {offsetof(timing, total), offsetof(timing, ff), offsetof(timing, infer),
-                          offsetof(timing, update)};
-  double meds[4];
-  for (int k = 0; k < 4; k++) {
+  const size_t offs[5] = {offsetof(timing, total), offsetof(timing, ff), offsetof(timing, infer),
+                          offsetof(timing, update), offsetof(timing, reduce)};
+  double meds[5];
+  for (int k = 0; k < 5; k++) {
     for (int i = 0; i < steps; i++) col[i] = *(const double *)((const char *)&t[i] + offs[k]);
     meds[k] = median(col, steps);
   }
-  r.med = meds[0], r.ff = meds[1], r.infer = meds[2], r.update = meds[3];
-  rc = mupc_net_sgemm_rate(net, 5, &r.sgemm);
-  if (rc) goto ERROR;
+  r.med = meds[0], r.ff = meds[1], r.infer = meds[2], r.update = meds[3], r.reduce = meds[4];
+  r.ranks = ranks;
+  r.batch = global->batch;
+  r.rank_med = rank_med;
+  /* Each rank fills its own slot; the sum gathers them all. */
+  rank_med[dist_rank()] = r.med;
+  rc = dist_sum_doubles(rank_med, (size_t)ranks);
+  if (!rc) rc = mupc_net_sgemm_rate(net, 5, &r.sgemm);
+  if (rc || dist_rank() != 0) goto ERROR;
   if (json)
     print_json(ctx, p, &r, steps);
   else
     print_text(ctx, p, &r, steps);
 ERROR:
+  dstep_free(&ds);
+  free(rank_med);
   mupc_net_free(net);
   free(t);
   free(col);
@@ -214,12 +275,26 @@ ERROR:
   return rc;
 }
 
+static int bench_main(int argc, char **argv);
+
+/* Under mpirun every rank benchmarks its share; a rank that fails ends
+ * the job rather than leave the others in the all-reduce. */
 int cli_bench(int argc, char **argv) {
+  dist_init();
+  const int code = bench_main(argc, argv);
+  if (code && code != CLI_EXIT_USAGE) dist_abort(code);
+  dist_finalize();
+  return code;
+}
+
+static int bench_main(int argc, char **argv) {
   mupc_net_params p = mupc_net_default_params();
   int steps = 10, warmup = 2, json = 0, opt, rc = 0;
   const char *spec = NULL;
   struct option *opts = cli_net_options(own);
   if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  /* Every rank parses the same flags; rank 0 alone complains. */
+  dist_quiet_begin();
   while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1 && !rc) {
     if (cli_net_flag(CMD, opt, optarg, &p, &rc)) continue;
     switch (opt) {
@@ -228,16 +303,31 @@ int cli_bench(int argc, char **argv) {
     case O_JSON: json = 1; break;
     case O_DEVICE: spec = optarg; break;
     case 'h':
-    case O_HELP: help(&p); free(opts); return CLI_EXIT_OK;
+    case O_HELP:
+      dist_quiet_end();
+      if (dist_rank() == 0) help(&p);
+      free(opts);
+      return CLI_EXIT_OK;
     default: rc = CLI_EXIT_USAGE; break;
     }
   }
   free(opts);
+  if (!rc && optind < argc)
+    rc = cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
+  int st = rc ? MUPC_OK : mupc_net_params_check(&p);
+  if (st) rc = cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
+  if (!rc && p.batch % dist_size())
+    rc = cli_error(CLI_EXIT_USAGE, CMD,
+                   "--batch: the global batch %d does not split evenly over %d MPI ranks",
+                   p.batch, dist_size());
+  dist_quiet_end();
   if (rc) return rc;
-  if (optind < argc)
-    return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
-  int st = mupc_net_params_check(&p);
-  if (st) return cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
+  /* One device per rank of a machine, among those --device matches. */
+  char pick[64];
+  if (dist_size() > 1) {
+    devpick_spec(spec, dist_local_rank(), pick, sizeof pick);
+    spec = pick;
+  }
   mupc_ctx *ctx = NULL;
   st = mupc_ctx_init(&ctx, spec);
   if (st) return cli_report(CMD, st, NULL);

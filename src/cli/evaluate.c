@@ -39,24 +39,37 @@ static double sample_loss(const float *yhat, int classes, int label, mupc_loss l
   return 0.5 * sum;
 }
 
-int eval_dataset(mupc_net *net, const mupc_dataset *d, eval_result *out) {
+int eval_sums(mupc_net *net, const mupc_dataset *d, int first, int n, double *correct,
+              double *loss) {
   const mupc_net_params *p = mupc_net_get_params(net);
   const int C = p->output_dim;
-  float *yhat = malloc((size_t)d->count * (size_t)C * sizeof *yhat);
+  *correct = *loss = 0.0;
+  if (n <= 0) return MUPC_OK;
+  float *yhat = malloc((size_t)n * (size_t)C * sizeof *yhat);
   if (!yhat) return MUPC_ENOMEM;
-  int st = mupc_net_predict(net, d->x, d->count, yhat);
+  int st = mupc_net_predict(net, d->x + (size_t)first * (size_t)d->dim, n, yhat);
   if (st == MUPC_OK) {
-    long correct = 0;
-    double loss = 0.0;
-    for (int i = 0; i < d->count; i++) {
+    long right = 0;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
       const float *row = yhat + (size_t)i * C;
-      correct += argmax(row, C) == d->labels[i];
-      loss += sample_loss(row, C, d->labels[i], p->loss);
+      right += argmax(row, C) == d->labels[first + i];
+      sum += sample_loss(row, C, d->labels[first + i], p->loss);
     }
-    out->count = d->count;
-    out->acc = d->count ? (double)correct / d->count : 0.0;
-    out->loss = d->count ? loss / d->count : 0.0;
+    *correct = (double)right;
+    *loss = sum;
   }
   free(yhat);
+  return st;
+}
+
+int eval_dataset(mupc_net *net, const mupc_dataset *d, eval_result *out) {
+  double correct, loss;
+  int st = eval_sums(net, d, 0, d->count, &correct, &loss);
+  if (st == MUPC_OK) {
+    out->count = d->count;
+    out->acc = d->count ? correct / d->count : 0.0;
+    out->loss = d->count ? loss / d->count : 0.0;
+  }
   return st;
 }

@@ -24,4 +24,10 @@ int data_load(const char *cmd, const char *flag, const char *dir, int train, int
  * reports it. */
 int eval_dataset(mupc_net *net, const mupc_dataset *d, eval_result *out);
 
+/* The same over samples first … first + n - 1 only, as sums (correct
+ * predictions, loss), so that shards evaluated by several ranks add up to
+ * the whole set's result. */
+int eval_sums(mupc_net *net, const mupc_dataset *d, int first, int n, double *correct,
+              double *loss);
+
 #endif

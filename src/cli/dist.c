@@ -1,0 +1,165 @@
+/* See dist.h. The one file of mupc that includes mpi.h. */
+#include "dist.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#if MUPC_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int g_rank = 0, g_size = 1, g_local_rank = 0, g_local_size = 1;
+static int g_joined = 0; /* dist_init called MPI_Init */
+static double g_reduce_s = 0.0;
+static int g_saved_stderr = -1;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int dist_rank(void) {
+  return g_rank;
+}
+int dist_size(void) {
+  return g_size;
+}
+int dist_local_rank(void) {
+  return g_local_rank;
+}
+int dist_local_size(void) {
+  return g_local_size;
+}
+double dist_allreduce_seconds(void) {
+  return g_reduce_s;
+}
+
+void dist_quiet_begin(void) {
+  if (g_rank == 0 || g_saved_stderr >= 0) return;
+  fflush(stderr);
+  int null = open("/dev/null", O_WRONLY);
+  if (null < 0) return;
+  g_saved_stderr = dup(STDERR_FILENO);
+  if (g_saved_stderr >= 0) dup2(null, STDERR_FILENO);
+  close(null);
+}
+
+void dist_quiet_end(void) {
+  if (g_saved_stderr < 0) return;
+  fflush(stderr);
+  dup2(g_saved_stderr, STDERR_FILENO);
+  close(g_saved_stderr);
+  g_saved_stderr = -1;
+}
+
+#if MUPC_HAVE_MPI
+
+/* A launcher sets one of these in every rank it starts; a process run by
+ * hand has none, and then MPI is left alone (Open MPI's singleton start
+ * spawns a runtime daemon, slow and sometimes impossible in a sandbox). */
+static int launched_by_mpirun(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                     "MPI_LOCALNRANKS"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+    if (getenv(vars[i])) return 1;
+  return 0;
+}
+
+void dist_init(void) {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (inited || !launched_by_mpirun()) return;
+  if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return;
+  g_joined = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  /* The ranks that share this machine's memory are the ones that share
+   * its devices; this rank's index among them picks its device. */
+  MPI_Comm local;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local) ==
+      MPI_SUCCESS) {
+    MPI_Comm_rank(local, &g_local_rank);
+    MPI_Comm_size(local, &g_local_size);
+    MPI_Comm_free(&local);
+  }
+}
+
+void dist_finalize(void) {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (g_joined && !finalized) MPI_Finalize();
+  g_joined = 0;
+}
+
+static int reduce(void *v, size_t n, MPI_Datatype type, MPI_Op op) {
+  if (g_size == 1) return MUPC_OK;
+  /* MPI counts are int; a gradient larger than that goes in pieces. */
+  const size_t chunk = (size_t)1 << 30;
+  int elem = 0;
+  MPI_Type_size(type, &elem);
+  for (size_t off = 0; off < n; off += chunk) {
+    const int count = (int)(n - off < chunk ? n - off : chunk);
+    if (MPI_Allreduce(MPI_IN_PLACE, (char *)v + off * (size_t)elem, count, type, op,
+                      MPI_COMM_WORLD) != MPI_SUCCESS)
+      return MUPC_EIO;
+  }
+  return MUPC_OK;
+}
+
+int dist_sum_floats(float *v, size_t n) {
+  const double t0 = now_s();
+  const int rc = reduce(v, n, MPI_FLOAT, MPI_SUM);
+  g_reduce_s += now_s() - t0;
+  return rc;
+}
+
+void dist_barrier(void) {
+  if (g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+int dist_sum_doubles(double *v, size_t n) {
+  return reduce(v, n, MPI_DOUBLE, MPI_SUM);
+}
+
+int dist_max_int(int *v) {
+  return reduce(v, 1, MPI_INT, MPI_MAX);
+}
+
+void dist_abort(int code) {
+  if (!g_joined || g_size == 1) return;
+  fflush(stdout);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+}
+
+#else /* single rank */
+
+void dist_init(void) {}
+void dist_finalize(void) {}
+void dist_barrier(void) {}
+int dist_sum_floats(float *v, size_t n) {
+  (void)v;
+  (void)n;
+  (void)now_s;
+  (void)g_reduce_s;
+  (void)g_joined;
+  return MUPC_OK;
+}
+int dist_sum_doubles(double *v, size_t n) {
+  (void)v;
+  (void)n;
+  return MUPC_OK;
+}
+int dist_max_int(int *v) {
+  (void)v;
+  return MUPC_OK;
+}
+void dist_abort(int code) {
+  (void)code;
+}
+
+#endif
