@@ -23,30 +23,8 @@ packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-de
   libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev
   libopenmpi-dev openmpi-bin)
 
-install_packages() {
-  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
-    echo "test.sh: not a Debian system; make sure the equivalents of these are installed:" \
-      "${packages[*]}" >&2
-    return 0
-  fi
-  local missing=() p
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null; then
-      echo "test.sh: missing packages (${missing[*]}); run as root or install sudo" >&2
-      exit 1
-    fi
-    sudo=sudo
-  fi
-  echo "test.sh: installing ${missing[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}"
-}
+# shellcheck source=tools/install_packages.sh
+. tools/install_packages.sh
 
 # configure DIR [meson options...]
 configure() {
@@ -69,7 +47,7 @@ configure() {
 # "Ok:  12" -> 12 (0 when meson printed no such line)
 count() { sed -n "s/^$1:[[:space:]]*\([0-9][0-9]*\).*/\1/p" "$2" | tail -n 1 | grep . || echo 0; }
 
-install_packages
+install_packages test.sh "${packages[@]}"
 configure "$build_dir"
 if ! meson compile -C "$build_dir"; then
   echo "build failed: 0 passed, 0 failed, 0 skipped"
