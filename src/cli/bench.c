@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CMD "bench"
 
@@ -39,22 +38,6 @@ static void help(const mupc_net_params *p) {
   cli_net_flags_help(stdout, p);
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Synthetic batch: inputs ~ U(-1, 1), one-hot targets, from a fixed seed. */
 static void synthetic(const mupc_net_params *p, float *x, float *y) {
   uint64_t s = 0x853C49E6748FEA9Bull;
@@ -76,22 +59,22 @@ typedef struct timing {
 static int timed_step(mupc_net *net, mupc_ctx *ctx, dstep *ds, const float *x, const float *y,
                       timing *t) {
   const mupc_net_params *p = mupc_net_get_params(net);
-  const double t0 = now();
+  const double t0 = cli_seconds();
   int rc = mupc_net_load_batch(net, x, y);
   if (!rc) rc = mupc_net_feedforward(net, NULL);
-  const double t1 = now();
+  const double t1 = cli_seconds();
   if (!rc && p->algo == MUPC_ALGO_PC) rc = mupc_net_infer(net, p->infer_steps);
   if (!rc) rc = mupc_ctx_finish(ctx);
-  const double t2 = now();
+  const double t2 = cli_seconds();
   if (!rc) rc = mupc_net_weight_grads(net);
   if (!rc) rc = mupc_ctx_finish(ctx);
   if (ds) dist_barrier(); /* the wait for a slower rank is not the all-reduce's */
-  const double t3 = now();
+  const double t3 = cli_seconds();
   if (!rc && ds) rc = dstep_reduce_grads(ds, net);
-  const double t4 = now();
+  const double t4 = cli_seconds();
   if (!rc) rc = mupc_net_update(net);
   if (!rc) rc = mupc_ctx_finish(ctx);
-  const double t5 = now();
+  const double t5 = cli_seconds();
   *t = (timing){t5 - t0, t1 - t0, t2 - t1, (t3 - t2) + (t5 - t4), t4 - t3};
   return rc;
 }
@@ -249,7 +232,7 @@ static int run(mupc_ctx *ctx, const mupc_net_params *global, int steps, int warm
   double meds[5];
   for (int k = 0; k < 5; k++) {
     for (int i = 0; i < steps; i++) col[i] = *(const double *)((const char *)&t[i] + offs[k]);
-    meds[k] = median(col, steps);
+    meds[k] = cli_median(col, steps);
   }
   r.med = meds[0], r.ff = meds[1], r.infer = meds[2], r.update = meds[3], r.reduce = meds[4];
   r.ranks = ranks;

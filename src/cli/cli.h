@@ -62,6 +62,12 @@ typedef struct cli_range {
 int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_range range,
                     float *out);
 
+/* Seconds on a monotonic clock, for timing. */
+double cli_seconds(void);
+
+/* Median of v[0 … n-1] (n >= 1); sorts v. */
+double cli_median(double *v, int n);
+
 /* "4.2 GiB": bytes in binary units, one decimal. */
 void cli_format_bytes(uint64_t bytes, char *dst, size_t n);
 

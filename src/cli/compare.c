@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CMD "compare"
 #define MAX_DEVICES 32
@@ -130,17 +129,6 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
   return CLI_EXIT_OK;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* Every weight of the network, layer after layer. */
 static int read_weights(mupc_net *net, row *r) {
   const int L = mupc_net_get_params(net)->depth;
@@ -183,9 +171,9 @@ static void run_device(const options *o, const mupc_dataset *train, const mupc_d
   for (int s = 0; s < o->steps && !st; s++) {
     batches_gather(&b, s);
     mupc_step_stats stats;
-    const double t0 = now();
+    const double t0 = cli_seconds();
     st = mupc_net_train_step(net, b.x, b.y, &stats);
-    secs[s] = now() - t0;
+    secs[s] = cli_seconds() - t0;
     r->losses[s] = stats.train_loss;
   }
   eval_result ev = {0};
@@ -201,9 +189,7 @@ static void run_device(const options *o, const mupc_dataset *train, const mupc_d
   }
   r->train_loss = r->losses[o->steps - 1];
   r->test_acc = ev.acc;
-  qsort(secs, (size_t)o->steps, sizeof *secs, cmp_double);
-  r->sec_median = o->steps % 2 ? secs[o->steps / 2]
-                               : 0.5 * (secs[o->steps / 2 - 1] + secs[o->steps / 2]);
+  r->sec_median = cli_median(secs, o->steps);
   r->gflops = mupc_net_dense_flops_per_step(&o->p) / r->sec_median * 1e-9;
 DONE:
   batches_free(&b);

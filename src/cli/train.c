@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CMD "train"
@@ -348,12 +347,6 @@ typedef struct run {
   int64_t first_step; /* steps done before it (a resume) */
 } run;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The configuration: from the flags, or from the --resume checkpoint. */
 static int configure(run *r) {
   ckpt_meta *m = &r->m;
@@ -576,7 +569,7 @@ static int train_one(run *r, int64_t step /* 0-based */) {
     st = dstep_run(&r->ds, r->net, r->b.x, r->b.y, &stats);
     if (st == MUPC_ENONFINITE) {
       progress_break(&r->pg);
-      metrics_step(&r->mx, CMD, step + 1, step / r->per_epoch + 1, &stats, now_s() - r->t0, NULL);
+      metrics_step(&r->mx, CMD, step + 1, step / r->per_epoch + 1, &stats, cli_seconds() - r->t0, NULL);
       char where[48], why[96];
       snprintf(where, sizeof where, "at step %lld", (long long)(step + 1));
       snprintf(why, sizeof why, "training loss %g, energy %g (mean over %d ranks)",
@@ -589,7 +582,7 @@ static int train_one(run *r, int64_t step /* 0-based */) {
     progress_break(&r->pg);
     /* The line shows where it went wrong; a write error cannot matter
      * more than the divergence. */
-    metrics_step(&r->mx, CMD, done, epoch, &stats, now_s() - r->t0, NULL);
+    metrics_step(&r->mx, CMD, done, epoch, &stats, cli_seconds() - r->t0, NULL);
     char where[48];
     snprintf(where, sizeof where, "at step %lld", (long long)done);
     return diverged(r, where, mupc_errmsg());
@@ -607,9 +600,9 @@ static int train_one(run *r, int64_t step /* 0-based */) {
   const int eval_now = r->o.eval_every && done % r->o.eval_every == 0 && done != r->total;
   if (eval_now) code = evaluate(r, &ev);
   if (!code)
-    code = metrics_step(&r->mx, CMD, done, epoch, &stats, now_s() - r->t0, eval_now ? &ev : NULL);
+    code = metrics_step(&r->mx, CMD, done, epoch, &stats, cli_seconds() - r->t0, eval_now ? &ev : NULL);
   if (code) return code;
-  progress_update(&r->pg, done, stats.train_loss, eval_now ? &ev : NULL, now_s());
+  progress_update(&r->pg, done, stats.train_loss, eval_now ? &ev : NULL, cli_seconds());
   if (r->o.save_every && done % r->o.save_every == 0 && done != r->total) {
     code = hold_back(r, done);
     if (code) progress_break(&r->pg);
@@ -666,8 +659,8 @@ static int train_loop(run *r) {
   if (!line_every) line_every = (r->total - first) / 10 > 0 ? (r->total - first) / 10 : 1;
   if (!r->o.quiet) print_header(r);
   r->first_step = first;
-  r->t_train = now_s();
-  progress_start(&r->pg, mode, first, r->total, r->per_epoch, line_every, now_s());
+  r->t_train = cli_seconds();
+  progress_start(&r->pg, mode, first, r->total, r->per_epoch, line_every, cli_seconds());
   for (int64_t step = first; step < r->total; step++) {
     agree_on_stop();
     if (stop_signal) return interrupted(r, step);
@@ -675,7 +668,7 @@ static int train_loop(run *r) {
     if (code) return code;
   }
   /* A signal during the last step still counts as a stop. */
-  r->t_trained = now_s();
+  r->t_trained = cli_seconds();
   agree_on_stop();
   if (stop_signal) return interrupted(r, r->total > first ? r->total : first);
   progress_break(&r->pg);
@@ -692,12 +685,12 @@ static int finish(run *r) {
     snprintf(why, sizeof why, "non-finite test loss (%g)", ev.loss);
     return diverged(r, "at the final evaluation", why);
   }
-  code = metrics_final(&r->mx, CMD, step, &ev, now_s() - r->t0);
+  code = metrics_final(&r->mx, CMD, step, &ev, cli_seconds() - r->t0);
   if (!code && r->o.save) code = save(r, step);
   if (code) return code;
   if (dist_rank() != 0) return CLI_EXIT_OK;
   printf("final test accuracy %.2f%% (loss %.4g) after %lld steps, %.1f s\n", 100.0 * ev.acc,
-         ev.loss, (long long)step, now_s() - r->t0);
+         ev.loss, (long long)step, cli_seconds() - r->t0);
   if (r->ranks > 1)
     printf("%d MPI ranks: %.1f samples/s in all (evaluations included); gradient all-reduce "
            "%.3f s in all, %.2f ms a step\n",
@@ -721,7 +714,7 @@ static void release(run *r) {
 int cli_train(int argc, char **argv) {
   run *r = calloc(1, sizeof *r);
   if (!r) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
-  r->t0 = now_s();
+  r->t0 = cli_seconds();
   r->saved_step = -1;
   saved_handlers old;
   catch_signals(&old);
