@@ -13,6 +13,8 @@ root=$(dirname "$tools")
 mupc=${MUPC:-$root/build/mupc}
 table_py=$tools/sweep_table.py
 prog=depth_sweep.sh
+# shellcheck source=tools/sweep_lib.sh
+. "$tools/sweep_lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -79,11 +81,6 @@ examples:
 EOF
 }
 
-die() { echo "$prog: $*" >&2; exit 2; }
-
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-is_pos() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
-is_num() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
 
 depths="8 16 32 64 128"
 seeds="0 1 2"
@@ -203,34 +200,15 @@ fi
 # Settings that change a run's result; a resumed sweep must keep them.
 config="width=$width batch=$batch length=${length_args[*]} infer=${infer:-H} eval_every=$eval_every act=$act
 data=${data:-default} mupc_lr=$mupc_lr mupc_alr=$mupc_alr bp_lr=$bp_lr sp_skips=$sp_skips"
-if [ -f "$out/config" ]; then
-  if [ "$(cat "$out/config")" != "$config" ] && [ "$report_only" = 0 ]; then
-    die "$out holds runs made with other settings ($(tr '\n' ' ' <"$out/config")); use another --out"
-  fi
-else
-  printf '%s\n' "$config" >"$out/config"
-fi
+sweep_settings "$config"
 
-# The command of the last invocation that ran the sweep, for the report.
-if [ "$report_only" = 0 ] || [ ! -f "$out/command" ]; then
-  {
-    printf '%stools/depth_sweep.sh' "${MUPC:+MUPC=$MUPC }"
-    for a in "${argv[@]}"; do
-      [ "$a" != --report-only ] || continue
-      if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
-    done
-    echo
-  } >"$out/command"
-fi
+sweep_record_command
 
-dev_args=()
-[ -z "$device" ] || dev_args=(--device "$device")
-data_args=()
-[ -z "$data" ] || data_args=(--data "$data")
+sweep_common_args
 
 # run_one TAG ALGO H SEED [LR ALR]: one `mupc train`, its files under $runs.
 run_one() {
-  local tag=$1 algo=$2 h=$3 seed=$4 lr=${5:-} alr=${6:-} name rc=0 msg
+  local tag=$1 algo=$2 h=$3 seed=$4 lr=${5:-} alr=${6:-} name
   local t=${infer:-$h}
   local args=(train "${data_args[@]}" --depth $((h + 1)) --width "$width" --batch "$batch" --act "$act"
     --seed "$seed" "${length_args[@]}" --eval-every "$eval_every" "${dev_args[@]}")
@@ -244,23 +222,7 @@ run_one() {
       [ "$sp_skips" = on ] || args+=(--no-skips) ;;
   esac
   args+=(--metrics "$runs/$name.jsonl" --quiet)
-  rm -f "$runs/$name.rc"
-  printf '%q ' "$mupc" "${args[@]}" >"$runs/$name.cmd"
-  echo >>"$runs/$name.cmd"
-  # In the background, so that a TERM from the sweep's trap reaches mupc,
-  # which then ends its step and exits.
-  "$mupc" "${args[@]}" >"$runs/$name.log" 2>&1 &
-  local child=$!
-  trap 'kill -TERM "$child" 2>/dev/null' TERM
-  wait "$child" || rc=$?
-  while [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; do rc=0; wait "$child" || rc=$?; done
-  echo "$rc" >"$runs/$name.rc"
-  case "$rc" in
-    0) msg=$(tail -n 1 "$runs/$name.log") ;;
-    3) msg="diverged: $(tail -n 1 "$runs/$name.log")" ;;
-    *) msg="FAILED with exit status $rc, see $runs/$name.log" ;;
-  esac
-  echo "[$tag] $name: $msg"
+  sweep_exec "$tag" "$name" "${args[@]}"
 }
 
 run_name() {
@@ -270,9 +232,6 @@ run_name() {
   esac
 }
 
-finished() {
-  grep -q '"final":true' "$runs/$1.jsonl" 2>/dev/null || [ "$(cat "$runs/$1.rc" 2>/dev/null)" = 3 ]
-}
 
 ran=0
 skipped=0
@@ -347,7 +306,6 @@ invocations=0
 if [ -f "$out/walltime" ]; then
   read -r wall_total invocations < <(awk '{ s += $2; n++ } END { print s + 0, n + 0 }' "$out/walltime")
 fi
-hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 skips_text="no skips"
 [ "$sp_skips" = off ] || skips_text="skips"
 if [ "$sp_select" = first ]; then

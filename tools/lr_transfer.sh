@@ -13,6 +13,8 @@ root=$(dirname "$tools")
 mupc=${MUPC:-$root/build/mupc}
 table_py=$tools/sweep_table.py
 prog=lr_transfer.sh
+# shellcheck source=tools/sweep_lib.sh
+. "$tools/sweep_lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -53,10 +55,6 @@ flags:
 EOF
 }
 
-die() { echo "$prog: $*" >&2; exit 2; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-is_pos() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
-is_num() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
 
 widths="32 64"
 depths="8 32"
@@ -126,62 +124,25 @@ read -r -a lr_list <<<"$lrs"
 read -r -a alr_list <<<"$alrs"
 
 config="batch=$batch steps=$steps infer=${infer:-H} act=$act data=${data:-default}"
-if [ -f "$out/config" ]; then
-  if [ "$(cat "$out/config")" != "$config" ] && [ "$report_only" = 0 ]; then
-    die "$out holds runs made with other settings ($(cat "$out/config")); use another --out"
-  fi
-else
-  printf '%s\n' "$config" >"$out/config"
-fi
+sweep_settings "$config"
 
-# The command of the last invocation that ran the sweep, for the report.
-if [ "$report_only" = 0 ] || [ ! -f "$out/command" ]; then
-  {
-    printf '%stools/lr_transfer.sh' "${MUPC:+MUPC=$MUPC }"
-    for a in "${argv[@]}"; do
-      [ "$a" != --report-only ] || continue
-      if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
-    done
-    echo
-  } >"$out/command"
-fi
+sweep_record_command
 
-dev_args=()
-[ -z "$device" ] || dev_args=(--device "$device")
-data_args=()
-[ -z "$data" ] || data_args=(--data "$data")
+sweep_common_args
 
 run_name() { echo "N${1}_H${2}_lr${3}_alr${4}_s$seed"; }
 
 # run_one TAG N H LR ALR: one `mupc train`, its files under $runs.
 run_one() {
-  local tag=$1 n=$2 h=$3 lr=$4 alr=$5 name rc=0 msg
+  local tag=$1 n=$2 h=$3 lr=$4 alr=$5 name
   name=$(run_name "$n" "$h" "$lr" "$alr")
   local args=(train "${data_args[@]}" --depth $((h + 1)) --width "$n" --batch "$batch" --act "$act"
     --seed "$seed" --steps "$steps" --eval-every 0 "${dev_args[@]}"
     --algo pc --param mupc --lr "$lr" --activity-lr "$alr" --infer-steps "${infer:-$h}"
     --metrics "$runs/$name.jsonl" --quiet)
-  rm -f "$runs/$name.rc"
-  printf '%q ' "$mupc" "${args[@]}" >"$runs/$name.cmd"
-  echo >>"$runs/$name.cmd"
-  # In the background, so that a TERM from the sweep's trap reaches mupc.
-  "$mupc" "${args[@]}" >"$runs/$name.log" 2>&1 &
-  local child=$!
-  trap 'kill -TERM "$child" 2>/dev/null' TERM
-  wait "$child" || rc=$?
-  while [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; do rc=0; wait "$child" || rc=$?; done
-  echo "$rc" >"$runs/$name.rc"
-  case "$rc" in
-    0) msg=$(tail -n 1 "$runs/$name.log") ;;
-    3) msg="diverged: $(tail -n 1 "$runs/$name.log")" ;;
-    *) msg="FAILED with exit status $rc, see $runs/$name.log" ;;
-  esac
-  echo "[$tag] $name: $msg"
+  sweep_exec "$tag" "$name" "${args[@]}"
 }
 
-finished() {
-  grep -q '"final":true' "$runs/$1.jsonl" 2>/dev/null || [ "$(cat "$runs/$1.rc" 2>/dev/null)" = 3 ]
-}
 
 trap 'trap - INT TERM; kill $(jobs -p) 2>/dev/null; wait; echo "$prog: stopped; run it again to continue" >&2; exit 130' INT TERM
 
@@ -225,7 +186,6 @@ if [ "$report_only" = 0 ]; then
 fi
 
 # ---- the summary ----
-hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 device_text=$("$mupc" devices --json "${dev_args[@]}" 2>/dev/null | python3 "$table_py" device 2>/dev/null || echo "unknown")
 wall_total=0
 invocations=0

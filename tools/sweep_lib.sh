@@ -1,0 +1,71 @@
+# Sourced by tools/depth_sweep.sh and tools/lr_transfer.sh: what both sweeps
+# share. They set prog, out, runs, report_only, argv, device and data first.
+
+die() { echo "$prog: $*" >&2; exit 2; }
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+is_pos() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
+is_num() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]]; }
+hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
+
+# A run is done when its metrics end with the final line, or it diverged.
+finished() {
+  grep -q '"final":true' "$runs/$1.jsonl" 2>/dev/null || [ "$(cat "$runs/$1.rc" 2>/dev/null)" = 3 ]
+}
+
+# sweep_settings CONFIG: the settings that change a run's result; a resumed
+# sweep must keep them, so a directory made with others is refused.
+sweep_settings() {
+  if [ -f "$out/config" ]; then
+    if [ "$(cat "$out/config")" != "$1" ] && [ "$report_only" = 0 ]; then
+      die "$out holds runs made with other settings ($(tr '\n' ' ' <"$out/config")); use another --out"
+    fi
+  else
+    printf '%s\n' "$1" >"$out/config"
+  fi
+}
+
+# The command of the last invocation that ran the sweep, for the report.
+sweep_record_command() {
+  [ "$report_only" = 0 ] || [ ! -f "$out/command" ] || return 0
+  {
+    printf '%stools/%s' "${MUPC:+MUPC=$MUPC }" "$prog"
+    local a
+    for a in "${argv[@]}"; do
+      [ "$a" != --report-only ] || continue
+      if [[ $a =~ ^[A-Za-z0-9_./=:,+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "${a//\'/\'\\\'\'}"; fi
+    done
+    echo
+  } >"$out/command"
+}
+
+# The --device and --data flags every `mupc` call of the sweep passes on.
+sweep_common_args() {
+  dev_args=()
+  [ -z "$device" ] || dev_args=(--device "$device")
+  data_args=()
+  [ -z "$data" ] || data_args=(--data "$data")
+}
+
+# sweep_exec TAG NAME MUPC-ARGS...: one `mupc` run, its command, log and
+# exit status under $runs/NAME.*, and one line of result.
+sweep_exec() {
+  local tag=$1 name=$2 rc=0 msg
+  shift 2
+  rm -f "$runs/$name.rc"
+  printf '%q ' "$mupc" "$@" >"$runs/$name.cmd"
+  echo >>"$runs/$name.cmd"
+  # In the background, so that a TERM from the sweep's trap reaches mupc,
+  # which then ends its step and exits.
+  "$mupc" "$@" >"$runs/$name.log" 2>&1 &
+  local child=$!
+  trap 'kill -TERM "$child" 2>/dev/null' TERM
+  wait "$child" || rc=$?
+  while [ "$rc" -gt 128 ] && kill -0 "$child" 2>/dev/null; do rc=0; wait "$child" || rc=$?; done
+  echo "$rc" >"$runs/$name.rc"
+  case "$rc" in
+    0) msg=$(tail -n 1 "$runs/$name.log") ;;
+    3) msg="diverged: $(tail -n 1 "$runs/$name.log")" ;;
+    *) msg="FAILED with exit status $rc, see $runs/$name.log" ;;
+  esac
+  echo "[$tag] $name: $msg"
+}
