@@ -9,9 +9,9 @@
 
 /* Both are CPU devices and every CI machine can have them; rusticl lists
  * llvmpipe only under RUSTICL_ENABLE=llvmpipe, which the test environment
- * sets. */
-static const char *const known[] = {"pocl", "llvmpipe"};
-#define NKNOWN (sizeof known / sizeof known[0])
+ * sets. MUPC_TEST_DEVICES (comma-separated SPECs, e.g. "nvidia") replaces
+ * them, so the same tests check a GPU driver on a machine that has one. */
+static const char *const default_list = "pocl,llvmpipe";
 
 /* Is `name` one of the comma-separated words of `list`? */
 static int listed(const char *list, const char *name) {
@@ -25,11 +25,34 @@ static int listed(const char *list, const char *name) {
   return 0;
 }
 
+/* The words of `list`, copied into `store` (NUL-separated); returns how many. */
+static int split(const char *list, char *store, size_t cap, const char *words[], int max) {
+  int n = 0;
+  size_t used = 0;
+  for (const char *p = list; *p && n < max;) {
+    size_t len = strcspn(p, ",");
+    if (len > 0 && used + len + 1 <= cap) {
+      memcpy(store + used, p, len);
+      store[used + len] = '\0';
+      words[n++] = store + used;
+      used += len + 1;
+    }
+    p += len;
+    if (*p == ',') p++;
+  }
+  return n;
+}
+
 int testdev_specs(const char *specs[], int max) {
   const char *required = getenv("MUPC_REQUIRE_DEVICES");
   if (!required) required = "";
+  const char *chosen = getenv("MUPC_TEST_DEVICES");
+  if (!chosen || !*chosen) chosen = default_list;
+  static char store[256];
+  const char *known[8];
+  int nknown = split(chosen, store, sizeof store, known, 8);
   int n = 0, missing = 0;
-  for (size_t i = 0; i < NKNOWN; i++) {
+  for (int i = 0; i < nknown; i++) {
     mupc_device_info info;
     int rc = mupc_device_select(known[i], &info);
     if (rc == MUPC_OK && n < max) {
@@ -46,11 +69,11 @@ int testdev_specs(const char *specs[], int max) {
   for (const char *p = required; *p;) {
     size_t len = strcspn(p, ",");
     int ok = len == 0;
-    for (size_t i = 0; i < NKNOWN && !ok; i++)
+    for (int i = 0; i < nknown && !ok; i++)
       ok = strlen(known[i]) == len && !strncmp(p, known[i], len);
     if (!ok) {
-      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%.*s'; known: pocl, llvmpipe\n",
-              (int)len, p);
+      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%.*s'; the tested devices are %s\n",
+              (int)len, p, chosen);
       missing = 1;
     }
     p += len;
