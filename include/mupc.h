@@ -207,14 +207,17 @@ int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
  * CLBlast's direct GEMM kernel (which runs every GEMM of a step at our
  * sizes) has tunable tile parameters. mupc_tune searches a set of them on a
  * network's shapes and stores the best per device (platform, device name,
- * driver version) in a cache file; mupc_ctx_init applies a cached entry
+ * driver version) in a cache file. Each candidate is timed once; the best
+ * three are timed again (median of 5, like the defaults) and the fastest is
+ * kept only if it beats the defaults by 3 %, since single timings of such
+ * small GEMMs are noisy; mupc_ctx_init applies a cached entry
  * automatically. The cache is $MUPC_TUNE_CACHE, else
  * $XDG_CACHE_HOME/mupc/tune.json, else ~/.cache/mupc/tune.json. */
 #define MUPC_TUNE_NPARAMS 10
 typedef struct mupc_tune_result {
   double gflops_before; /* CLBlast's own parameters for the device */
-  double gflops_after;  /* best found; equal to before (and nothing cached)
-                         * when no candidate beat the defaults */
+  double gflops_after;  /* the kept candidate's median; equal to before (and
+                         * nothing cached) when none beat the defaults by 3 % */
   int candidates_tried;
   char params[256]; /* "WGD=32 MDIMCD=8 ..." of the best */
   char cache_path[512];

@@ -89,7 +89,8 @@ int cli_tune(int argc, char **argv) {
     printf("%s / %s: %.2f -> %.2f GFLOP/s (x%.2f) after %d candidates; %s\n", d->platform,
            d->name, r.gflops_before, r.gflops_after, r.gflops_after / r.gflops_before,
            r.candidates_tried, r.params);
-    if (!quiet) printf("cached in %s\n", r.cache_path);
+    if (!quiet && mupc_ctx_tuned(ctx)) printf("cached in %s\n", r.cache_path);
+    else if (!quiet) printf("nothing cached; %s is unchanged\n", r.cache_path);
   }
   mupc_ctx_free(ctx);
   return rc;
