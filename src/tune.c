@@ -279,11 +279,11 @@ int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
      * keeps the last override, which only matters to a caller that goes on
      * computing. */
     if (best >= 0) {
-      char params[200];
+      char params[128];
       format_params(cand[best], params, sizeof params);
       snprintf(r.params, sizeof r.params,
-               "CLBlast defaults kept (best candidate %.2f GFLOP/s, %s; needs +%.0f %%)",
-               best_rate, params, (TUNE_MARGIN - 1) * 100);
+               "CLBlast defaults kept (best candidate %.4g GFLOP/s, %.120s; needs +%d %%)",
+               best_rate, params, (int)((TUNE_MARGIN - 1) * 100 + 0.5));
     } else {
       snprintf(r.params, sizeof r.params, "CLBlast defaults kept");
     }

@@ -5,20 +5,9 @@
 set -u
 mupc=${1:?usage: test_cli_bench.sh path/to/mupc}
 unset MUPC_DEVICE MUPC_NO_TUNE
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 export MUPC_TUNE_CACHE="$tmp/cache/tune.json"
-fails=0
-fail() {
-  echo "FAIL: $*" >&2
-  sed 's/^/  out: /' "$tmp/out" >&2
-  sed 's/^/  err: /' "$tmp/err" >&2
-  fails=$((fails + 1))
-}
-run() {
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-}
 json() { python3 -c "import json,sys; d=json.load(open('$tmp/out')); $1"; }
 
 small="--depth 5 --width 16 --batch 8 --infer-steps 4 --steps 2 --warmup 1"
@@ -100,8 +89,4 @@ run "$mupc" tune --show-cache
 run "$mupc" tune --budget -1
 [ "$rc" -eq 2 ] && grep -q -- '--budget' "$tmp/err" || fail "tune --budget -1"
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "all bench/tune checks passed"
+finish "bench/tune"

@@ -7,19 +7,8 @@ mupc=${1:?usage: test_cli_compare.sh path/to/mupc}
 here=$(dirname "$0")
 unset MUPC_DEVICE
 export RUSTICL_ENABLE=llvmpipe
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() {
-  echo "FAIL: $*" >&2
-  sed 's/^/  out: /' "$tmp/out" >&2
-  sed 's/^/  err: /' "$tmp/err" >&2
-  fails=$((fails + 1))
-}
-run() {
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 python3 "$here/make_tiny_idx.py" "$tmp/data" || exit 1
 
 devices=pocl
@@ -79,8 +68,4 @@ run "$mupc" compare --devices pocl --data "$tmp/nowhere"
 [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q nowhere "$tmp/err" ||
   fail "compare --data missing"
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "all compare checks passed"
+finish compare

@@ -6,43 +6,11 @@ mupc=${1:?usage: test_cli_devices.sh path/to/mupc}
 unset MUPC_DEVICE
 required=",${MUPC_REQUIRE_DEVICES:-},"
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out=$tmp/out
-err=$tmp/err
-fails=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  echo "  stdout:" >&2
-  sed 's/^/    /' "$out" >&2
-  echo "  stderr:" >&2
-  sed 's/^/    /' "$err" >&2
-  fails=$((fails + 1))
-}
-
-# run CMD...: stdout in $out, stderr in $err, status in $rc
-run() {
-  "$@" >"$out" 2>"$err"
-  rc=$?
-}
-
-lines() { wc -l <"$1" | tr -d ' '; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # Table rows: "*" or blank, then P:D.
 rows() { grep -Ec '^[* ]  [0-9]+:[0-9]+ ' "$out"; }
-
-# A usage error: status 2, nothing on stdout, exactly one line on stderr
-# that contains $1.
-expect_usage_error() {
-  what=$1
-  shift
-  run "$@"
-  if [ "$rc" -ne 2 ] || [ -s "$out" ] || [ "$(lines "$err")" -ne 1 ] ||
-    ! grep -qF -- "$what" "$err"; then
-    fail "$*: want exit 2 and one stderr line naming '$what', got exit $rc"
-  fi
-}
 
 run "$mupc" devices
 if [ "$rc" -eq 2 ] && grep -q 'no OpenCL platform' "$err" && [ "$required" = ",," ]; then
@@ -142,8 +110,4 @@ if [ -w /dev/full ]; then
   [ "$rc" -eq 1 ] || fail "mupc devices >/dev/full: want exit 1, got $rc"
 fi
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed" >&2
-  exit 1
-fi
-echo "all checks passed ($ndev device(s))"
+finish "devices ($ndev device(s))"

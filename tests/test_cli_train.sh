@@ -11,43 +11,11 @@ mupc=${1:?usage: test_cli_train.sh path/to/mupc}
 unset MUPC_DEVICE
 dev=${MUPC_TEST_DEVICE:-pocl}
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-out=$tmp/out
-err=$tmp/err
-fails=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  echo "  stdout:" >&2
-  sed 's/^/    /' "$out" >&2
-  echo "  stderr:" >&2
-  sed 's/^/    /' "$err" >&2
-  fails=$((fails + 1))
-}
-
-# run CMD...: stdout in $out, stderr in $err, status in $rc
-run() {
-  "$@" >"$out" 2>"$err"
-  rc=$?
-}
-
-lines() { wc -l <"$1" | tr -d ' '; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # "final test accuracy 93.75% (loss ...)" or "test accuracy 93.75% ..." -> 93.75
 accuracy() { sed -n 's/^.*test accuracy \([0-9.]*\)%.*$/\1/p' "$1" | head -n 1; }
-
-# A usage error: status 2, nothing on stdout, exactly one stderr line that
-# contains $1.
-expect_usage_error() {
-  what=$1
-  shift
-  run "$@"
-  if [ "$rc" -ne 2 ] || [ -s "$out" ] || [ "$(lines "$err")" -ne 1 ] ||
-    ! grep -qF -- "$what" "$err"; then
-    fail "$*: want exit 2 and one stderr line naming '$what', got exit $rc"
-  fi
-}
 
 run "$mupc" devices --device "$dev"
 if [ "$rc" -ne 0 ]; then
@@ -257,8 +225,4 @@ for f in data norm depth width act param no-skips loss algo batch infer-steps ac
   grep -q -- "--$f " "$out" || fail "mupc train --help: --$f is not described"
 done
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed" >&2
-  exit 1
-fi
-echo "all checks passed"
+finish train

@@ -19,14 +19,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Two ranks on a machine with fewer cores, and no network probing.
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$tmp/err" ] && sed 's/^/    /' "$tmp/err" >&2
-  fails=$((fails + 1))
-}
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
 
 python3 "$here/make_tiny_idx.py" "$tmp/data" 640 64 || exit 1
 net="--data $tmp/data --device $dev --depth 30 --width 32 --batch 64 --infer-steps 30 --steps 10
@@ -80,5 +74,4 @@ timeout 60 "$mpirun" --oversubscribe -np 1 -wdir "$tmp" "$mupc" $one : \
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "one rank without data: status $rc (124: a hang)"
 
-[ $fails -eq 0 ] || exit 1
-echo "test_mpi: all checks passed"
+finish mpi

@@ -10,18 +10,8 @@ dev=${MUPC_TEST_DEVICE:-pocl}
 src=${MUPC_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export MUPC="$mupc"
 
-tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$tmp/out" "$tmp/err"; do [ -f "$f" ] && sed 's/^/    /' "$f" >&2; done
-  fails=$((fails + 1))
-}
-run() {
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  rc=$?
-}
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if ! "$mupc" devices --device "$dev" >/dev/null 2>&1; then
   case ",${MUPC_REQUIRE_DEVICES:-}," in
@@ -116,8 +106,4 @@ done
 run env MUPC="$tmp/nosuch" "$src/tools/depth_sweep.sh" --out "$tmp/bad"
 { [ "$rc" -eq 2 ] && grep -q 'nosuch' "$tmp/err"; } || fail "depth_sweep.sh with a missing MUPC binary: want exit 2"
 
-if [ "$fails" -gt 0 ]; then
-  echo "$fails failure(s)" >&2
-  exit 1
-fi
-echo "sweep tools: all checks passed"
+finish "sweep tools"

@@ -1,0 +1,48 @@
+# Shared by the shell tests (sourced; POSIX sh): a scratch directory removed
+# on exit, the failure count, and helpers that capture a command's output.
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+out=$tmp/out
+err=$tmp/err
+fails=0
+
+# fail MESSAGE: counts a failure and shows the last run's output.
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$out" "$err"; do
+    if [ -f "$f" ]; then
+      echo "  ${f##*/}:" >&2
+      sed 's/^/    /' "$f" >&2
+    fi
+  done
+  fails=$((fails + 1))
+}
+
+# run CMD...: stdout to $out, stderr to $err, the exit status in $rc.
+run() {
+  "$@" >"$out" 2>"$err"
+  rc=$?
+}
+
+lines() { wc -l <"$1" | tr -d ' '; }
+
+# expect_usage_error WHAT CMD...: CMD must exit 2 with nothing on stdout and
+# one stderr line that names WHAT.
+expect_usage_error() {
+  what=$1
+  shift
+  run "$@"
+  if [ "$rc" -ne 2 ] || [ -s "$out" ] || [ "$(lines "$err")" -ne 1 ] ||
+    ! grep -qF -- "$what" "$err"; then
+    fail "$*: want exit 2 and one stderr line naming '$what', got exit $rc"
+  fi
+}
+
+# finish NAME: the closing line, and exit 1 if any check failed.
+finish() {
+  if [ "$fails" -ne 0 ]; then
+    echo "$1: $fails check(s) failed" >&2
+    exit 1
+  fi
+  echo "$1: all checks passed"
+}
