@@ -147,10 +147,16 @@ typedef struct mupc_net_params {
   float adam_beta1, adam_beta2, adam_eps;
   uint64_t seed;
   int wavefront; /* 1: compute only the band of layers that can change */
+  /* The B of DESIGN §2's 1/B in the activity and weight gradients; 0 means
+   * `batch`. Data-parallel training gives each shard's net the global batch
+   * here, so its gradients are its exact share of the global ones (the
+   * reported energies and losses stay means over this net's own batch). */
+  int norm_batch;
 } mupc_net_params;
 
 /* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
- * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0, wavefront. */
+ * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0, wavefront,
+ * gradients normalised by B. */
 mupc_net_params mupc_net_default_params(void);
 /* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
 int mupc_net_params_check(const mupc_net_params *p);

@@ -67,6 +67,7 @@ mupc_net_params mupc_net_default_params(void) {
   p.adam_eps = 1e-8f;
   p.seed = 0;
   p.wavefront = 1;
+  p.norm_batch = 0;
   return p;
 }
 
@@ -77,6 +78,7 @@ int mupc_net_params_check(const mupc_net_params *p) {
   if (p->depth < 2) return mupc__fail(MUPC_EINVAL, "depth must be >= 2 weight matrices");
   if (p->batch < 1) return mupc__fail(MUPC_EINVAL, "batch must be >= 1");
   if (p->infer_steps < 0) return mupc__fail(MUPC_EINVAL, "infer_steps must be >= 0");
+  if (p->norm_batch < 0) return mupc__fail(MUPC_EINVAL, "norm_batch must be >= 0 (0: batch)");
   if ((unsigned)p->act >= MUPC_ACT_COUNT) return mupc__fail(MUPC_EINVAL, "unknown activation");
   if ((unsigned)p->param >= MUPC_PARAM_COUNT)
     return mupc__fail(MUPC_EINVAL, "unknown parameterisation");

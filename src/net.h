@@ -84,6 +84,12 @@ int mupc__activities_written(mupc_net *net, int off, int n);
 /* ---- bp.c ---- */
 int mupc__bp_backward(mupc_net *net);
 
+/* 1/B of DESIGN §2 for the activity and weight gradients (norm_batch, or
+ * the batch when that is 0). */
+static inline float mupc__grad_norm(const mupc_net_params *p) {
+  return 1.0f / (float)(p->norm_batch > 0 ? p->norm_batch : p->batch);
+}
+
 /* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
 size_t mupc__weight_offset(const mupc_net *net, int layer);
 

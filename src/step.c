@@ -167,7 +167,7 @@ static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int sto
   const mupc_net_params *p = &net->p;
   const int L = p->depth, ibn = (int)net->bn, count = (L - lo) * ibn, top = (L - 2) * ibn;
   const float scale_h = mupc_layer_scale(p, 1), skip_h = mupc_layer_skip(p, 1);
-  const float scale_top = mupc_layer_scale(p, L - 1), inv_b = 1.0f / (float)p->batch;
+  const float scale_top = mupc_layer_scale(p, L - 1), inv_b = mupc__grad_norm(p);
   const float b1 = p->adam_beta1, b2 = p->adam_beta2, eps = p->adam_eps;
   const float c1 = adam ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
   const float c2 = adam ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
@@ -346,7 +346,7 @@ int mupc__weight_grads_from_errors(mupc_net *net, int lo) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth;
   const size_t B = p->batch, N = p->width, D = p->input_dim, C = p->output_dim, bn = net->bn;
-  const float inv_b = 1.0f / (float)B;
+  const float inv_b = mupc__grad_norm(p);
   /* Layers below the band have zero error, hence zero gradient. */
   if (lo > 1) TRY(fill_zero(net, net->grad, 0, mupc__weight_offset(net, lo < L ? lo - 1 : L - 1)));
   if (lo <= 1)

@@ -326,6 +326,19 @@ static void test_enqueues_depth_independent(void **state) {
 
 /* The wavefront skips layers whose gradient is provably zero: a step with
  * it must give the same weights as one without, to float rounding. */
+/* A net built from p and a batch drawn from `seed` (the caller frees both). */
+static mupc_net *net_and_batch(mupc_ctx *ctx, const mupc_net_params *p, uint64_t seed, float **x,
+                               float **y) {
+  mupc_net *net;
+  assert_int_equal(mupc_net_init(&net, ctx, p), MUPC_OK);
+  *x = malloc(sizeof(float) * p->batch * p->input_dim);
+  *y = malloc(sizeof(float) * p->batch * p->output_dim);
+  assert_true(*x && *y);
+  rng_state = seed;
+  make_batch(p, *x, *y);
+  return net;
+}
+
 static void wavefront_on(mupc_ctx *ctx) {
   float *w[2] = {0};
   size_t total = 0;
@@ -334,12 +347,8 @@ static void wavefront_on(mupc_ctx *ctx) {
     p.infer_steps = 5;
     p.wavefront = wf;
     p.optim = MUPC_OPTIM_SGD;
-    mupc_net *net;
-    assert_int_equal(mupc_net_init(&net, ctx, &p), MUPC_OK);
-    float *x = malloc(sizeof(float) * p.batch * p.input_dim);
-    float *y = malloc(sizeof(float) * p.batch * p.output_dim);
-    rng_state = 99;
-    make_batch(&p, x, y);
+    float *x, *y;
+    mupc_net *net = net_and_batch(ctx, &p, 99, &x, &y);
     assert_int_equal(mupc_net_train_step(net, x, y, NULL), MUPC_OK);
     total = 0;
     for (int l = 0; l < p.depth; l++) total += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
@@ -366,6 +375,52 @@ static void test_wavefront_exact(void **state) {
   on_each_device(wavefront_on);
 }
 
+/* norm_batch = 2B halves every gradient: with twice the activity lr the
+ * activities after inference are the same, and the weight gradients are
+ * half (scalings by 2 are exact in float). */
+static void norm_batch_on(mupc_ctx *ctx) {
+  float *got[2][2] = {{0}};
+  size_t n[2] = {0};
+  const mupc_tensor_kind kinds[2] = {MUPC_T_ACTIVITY, MUPC_T_WEIGHT_GRAD};
+  const int layer[2] = {3, 4};
+  for (int v = 0; v < 2; v++) {
+    mupc_net_params p = awkward(7);
+    p.infer_steps = 4;
+    p.norm_batch = v ? 2 * p.batch : 0;
+    p.activity_lr *= v ? 2.0f : 1.0f;
+    float *x, *y, loss;
+    mupc_net *net = net_and_batch(ctx, &p, 7, &x, &y);
+    assert_int_equal(mupc_net_load_batch(net, x, y), MUPC_OK);
+    assert_int_equal(mupc_net_feedforward(net, &loss), MUPC_OK);
+    assert_int_equal(mupc_net_infer(net, p.infer_steps), MUPC_OK);
+    assert_int_equal(mupc_net_weight_grads(net), MUPC_OK);
+    for (int k = 0; k < 2; k++) {
+      n[k] = mupc_net_tensor_size(net, kinds[k], layer[k]);
+      got[v][k] = malloc(n[k] * sizeof(float));
+      assert_int_equal(mupc_net_read(net, kinds[k], layer[k], got[v][k]), MUPC_OK);
+    }
+    free(x);
+    free(y);
+    mupc_net_free(net);
+  }
+  for (int k = 0; k < 2; k++) {
+    const double want_ratio = k ? 0.5 : 1.0;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n[k]; i++) {
+      num = fmax(num, fabs(got[1][k][i] - want_ratio * got[0][k][i]));
+      den = fmax(den, fabs(want_ratio * got[0][k][i]));
+    }
+    assert_true(den > 0);
+    assert_true(num / den < 1e-6);
+    free(got[0][k]);
+    free(got[1][k]);
+  }
+}
+static void test_norm_batch(void **state) {
+  (void)state;
+  on_each_device(norm_batch_on);
+}
+
 static int report(void **state) {
   (void)state;
   for (int q = 0; q < Q_COUNT; q++) print_message("largest error, %s: %.3g\n", qnames[q], worst[q]);
@@ -379,7 +434,7 @@ int main(void) {
       cmocka_unit_test(test_activations),     cmocka_unit_test(test_variants),
       cmocka_unit_test(test_activity_adam),   cmocka_unit_test(test_backprop),
       cmocka_unit_test(test_larger),          cmocka_unit_test(test_enqueues_depth_independent),
-      cmocka_unit_test(test_wavefront_exact),
+      cmocka_unit_test(test_wavefront_exact), cmocka_unit_test(test_norm_batch),
   };
   if (nspecs == 0) {
     print_message("no OpenCL implementation present: device tests skipped\n");

@@ -3,21 +3,15 @@
  * Why the result equals one device with the global batch B (up to float
  * summation order): PC inference is per sample, so each rank's activities
  * and errors are exactly those rows of the single-device run, provided
- * every per-sample quantity is scaled as it is there. The library divides
- * by the batch it was built with, here the local b = B/K:
+ * every per-sample quantity is scaled as it is there. Each rank's net has
+ * the local batch b = B/K but normalises its gradients by the global B
+ * (mupc_net_params.norm_batch):
  *
- *  - weight gradients are (1/b)·Σ over the shard; the global gradient is
- *    (1/B)·Σ over all samples = Σ_ranks (b/B)·g_rank, so each rank's
- *    gradient is scaled by b/B = 1/K and summed (an exact power of two
- *    for K = 2, 4, ...);
- *  - the activity gradient is that of the batch-mean energy, (1/b)·∂F_i/∂z
- *    here against (1/B) in the global run: the same step needs the
- *    activity learning rate η·b/B (η_local/b == η/B). Plain gradient
- *    descent (the default) is then exact. Activity Adam would divide the
- *    scale out again, but its eps (shared with the weights' Adam) meets a
- *    gradient K times larger, and at the default activity lr that changes
- *    the result far beyond rounding: `mupc train` refuses it over several
- *    ranks (train.c, check_ranks);
+ *  - the activity gradient of a sample is then (1/B)·∂F_i/∂z, as in the
+ *    global run, so plain gradient descent and activity Adam (whose eps
+ *    meets the same numbers) take the same steps;
+ *  - weight gradients are (1/B)·Σ over the shard, and their sum over the
+ *    ranks is the global gradient (1/B)·Σ over all samples;
  *  - energy and loss are per-sample means over equal shards, so their mean
  *    over the ranks is the global one;
  *  - the optimiser (Adam or SGD, weight decay) sees only the summed
@@ -33,8 +27,7 @@
 mupc_net_params dstep_local_params(const mupc_net_params *global, int ranks) {
   mupc_net_params p = *global;
   p.batch = global->batch / ranks;
-  if (p.activity_optim == MUPC_AOPTIM_GD)
-    p.activity_lr = global->activity_lr * (float)p.batch / (float)global->batch;
+  p.norm_batch = global->batch;
   return p;
 }
 
@@ -51,10 +44,9 @@ void dstep_free(dstep *s) {
   s->grad = NULL;
 }
 
-/* Sum of (1/K)·gradient over the ranks, written back to every net. */
+/* Sum of the ranks' gradients, written back to every net. */
 int dstep_reduce_grads(dstep *s, mupc_net *net) {
   const int L = mupc_net_get_params(net)->depth;
-  const float share = 1.0f / (float)dist_size();
   float *at = s->grad;
   int st = MUPC_OK;
   for (int l = 0; l < L && st == MUPC_OK; l++) {
@@ -62,7 +54,6 @@ int dstep_reduce_grads(dstep *s, mupc_net *net) {
     at += mupc_net_tensor_size(net, MUPC_T_WEIGHT_GRAD, l);
   }
   if (st != MUPC_OK) return st;
-  for (size_t i = 0; i < s->count; i++) s->grad[i] *= share;
   if ((st = dist_sum_floats(s->grad, s->count)) != MUPC_OK) return st;
   at = s->grad;
   for (int l = 0; l < L && st == MUPC_OK; l++) {
