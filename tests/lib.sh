@@ -38,6 +38,18 @@ expect_usage_error() {
   fi
 }
 
+# need_device SPEC: skips the test (exit 77) when mupc finds no device SPEC,
+# or fails it when MUPC_REQUIRE_DEVICES names SPEC. Needs $mupc.
+# shellcheck disable=SC2154 # $mupc belongs to the sourcing test
+need_device() {
+  "$mupc" devices --device "$1" >/dev/null 2>&1 && return 0
+  case ",${MUPC_REQUIRE_DEVICES:-}," in
+  *,"$1",*) echo "FAIL: the required OpenCL device '$1' is missing" >&2; exit 1 ;;
+  esac
+  echo "no OpenCL device '$1' on this machine: skipped"
+  exit 77
+}
+
 # finish NAME: the closing line, and exit 1 if any check failed.
 finish() {
   if [ "$fails" -ne 0 ]; then

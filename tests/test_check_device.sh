@@ -12,13 +12,7 @@ export MUPC="$mupc" MUPC_BUILD_DIR RUSTICL_ENABLE=llvmpipe
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-if ! "$mupc" devices --device pocl >/dev/null 2>&1; then
-  case ",${MUPC_REQUIRE_DEVICES:-}," in
-  *,pocl,*) echo "FAIL: the required OpenCL device 'pocl' is missing" >&2; exit 1 ;;
-  esac
-  echo "no PoCL on this machine: skipped"
-  exit 77
-fi
+need_device pocl
 against=none
 "$mupc" devices --device llvmpipe >/dev/null 2>&1 && against=llvmpipe
 python3 "$src/tests/make_tiny_idx.py" "$tmp/data" 320 64 || { echo "FAIL: make_tiny_idx.py" >&2; exit 1; }

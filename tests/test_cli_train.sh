@@ -17,14 +17,7 @@ dev=${MUPC_TEST_DEVICE:-pocl}
 # "final test accuracy 93.75% (loss ...)" or "test accuracy 93.75% ..." -> 93.75
 accuracy() { sed -n 's/^.*test accuracy \([0-9.]*\)%.*$/\1/p' "$1" | head -n 1; }
 
-run "$mupc" devices --device "$dev"
-if [ "$rc" -ne 0 ]; then
-  case ",${MUPC_REQUIRE_DEVICES:-}," in
-  *,"$dev",*) fail "the required OpenCL device '$dev' is missing"; exit 1 ;;
-  esac
-  echo "no OpenCL device '$dev' on this machine: skipped"
-  exit 77
-fi
+need_device "$dev"
 
 # 320 training and 64 test images of 8x8 pixels (tests/make_tiny_idx.py):
 # learnable in a few steps, the test set gzipped to cover that path too.

@@ -13,13 +13,7 @@ export MUPC="$mupc"
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-if ! "$mupc" devices --device "$dev" >/dev/null 2>&1; then
-  case ",${MUPC_REQUIRE_DEVICES:-}," in
-  *,"$dev",*) echo "FAIL: the required OpenCL device '$dev' is missing" >&2; exit 1 ;;
-  esac
-  echo "no OpenCL device '$dev' on this machine: skipped"
-  exit 77
-fi
+need_device "$dev"
 have_gnuplot=0
 command -v gnuplot >/dev/null && have_gnuplot=1
 

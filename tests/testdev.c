@@ -66,18 +66,15 @@ int testdev_specs(const char *specs[], int max) {
     }
   }
   /* A name we do not know how to find must not pass silently either. */
-  for (const char *p = required; *p;) {
-    size_t len = strcspn(p, ",");
-    int ok = len == 0;
-    for (int i = 0; i < nknown && !ok; i++)
-      ok = strlen(known[i]) == len && !strncmp(p, known[i], len);
-    if (!ok) {
-      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%.*s'; the tested devices are %s\n",
-              (int)len, p, chosen);
+  static char req_store[256];
+  const char *req[8];
+  const int nreq = split(required, req_store, sizeof req_store, req, 8);
+  for (int i = 0; i < nreq; i++) {
+    if (!listed(chosen, req[i])) {
+      fprintf(stderr, "testdev: MUPC_REQUIRE_DEVICES names '%s'; the tested devices are %s\n",
+              req[i], chosen);
       missing = 1;
     }
-    p += len;
-    if (*p == ',') p++;
   }
   return missing ? -1 : n;
 }
