@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define MUPC_VERSION "0.1.0"
+#define MUPC_VERSION "0.2.0"
 
 /* ---- status codes ------------------------------------------------------ */
 
@@ -111,6 +111,11 @@ typedef enum { MUPC_LOSS_MSE, MUPC_LOSS_CE, MUPC_LOSS_COUNT } mupc_loss;
 typedef enum { MUPC_OPTIM_ADAM, MUPC_OPTIM_SGD, MUPC_OPTIM_COUNT } mupc_optim;
 typedef enum { MUPC_AOPTIM_GD, MUPC_AOPTIM_ADAM, MUPC_AOPTIM_COUNT } mupc_aoptim;
 typedef enum { MUPC_ALGO_PC, MUPC_ALGO_BP, MUPC_ALGO_COUNT } mupc_algo;
+/* The generator behind a seed (see "seeded random numbers" below). PHILOX
+ * is the one to use; SPLITMIX is mupc 0.1's, whose hidden weight matrices
+ * repeat two layers down: it is kept only so a checkpoint written by 0.1
+ * (metadata without "rng") resumes with the batch order it started with. */
+typedef enum { MUPC_RNG_PHILOX, MUPC_RNG_SPLITMIX, MUPC_RNG_COUNT } mupc_rng;
 
 /* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
  * *_from_name returns -1 for an unknown name. */
@@ -120,12 +125,14 @@ const char *mupc_loss_name(mupc_loss l);
 const char *mupc_optim_name(mupc_optim o);
 const char *mupc_aoptim_name(mupc_aoptim o);
 const char *mupc_algo_name(mupc_algo a);
+const char *mupc_rng_name(mupc_rng r); /* "philox4x32-10", "splitmix64" */
 int mupc_act_from_name(const char *s);
 int mupc_param_from_name(const char *s);
 int mupc_loss_from_name(const char *s);
 int mupc_optim_from_name(const char *s);
 int mupc_aoptim_from_name(const char *s);
 int mupc_algo_from_name(const char *s);
+int mupc_rng_from_name(const char *s);
 
 typedef struct mupc_net_params {
   int input_dim;  /* D */
@@ -146,6 +153,7 @@ typedef struct mupc_net_params {
   float weight_decay;
   float adam_beta1, adam_beta2, adam_eps;
   uint64_t seed;
+  mupc_rng rng; /* the generator the seed drives: MUPC_RNG_PHILOX (0) */
   int wavefront; /* 1: compute only the band of layers that can change */
   /* The B of DESIGN §2's 1/B in the activity and weight gradients; 0 means
    * `batch`. Data-parallel training gives each shard's net the global batch
@@ -155,7 +163,7 @@ typedef struct mupc_net_params {
 } mupc_net_params;
 
 /* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
- * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0, wavefront,
+ * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0 (Philox), wavefront,
  * gradients normalised by B. */
 mupc_net_params mupc_net_default_params(void);
 /* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
@@ -263,18 +271,50 @@ size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int laye
 int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
 int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
 
-/* ---- host-side deterministic init --------------------------------------
- * Weights are drawn on the host so a seed gives bit-identical weights on
- * every device. Generator: splitmix64 seeded with
- * seed ^ (0x9E3779B97F4A7C15 * (layer + 1)); uniforms u = ((x >> 11) + 1) * 2^-53 in (0, 1];
- * normals by Box–Muller in double, rounded to float. `layer` is 0-based. */
+/* ---- seeded random numbers ----------------------------------------------
+ * Weights are drawn on the host, so a seed gives bit-identical weights on
+ * every device, and every draw is a pure function of its coordinates, so
+ * streams cannot overlap (between layers, epochs, seeds or uses). The exact
+ * mapping, for reproducing it in another language:
+ *
+ * Block generator: Philox4x32-10 (Salmon et al., SC'11; Random123's
+ *   philox4x32 with 10 rounds): 4 counter words c0…c3 and 2 key words k0, k1
+ *   give 4 output words x0…x3 (mupc_philox4x32_10).
+ * Key: k0 = seed mod 2^32, k1 = seed >> 32.
+ * Counter of block j in stream s of domain d:
+ *   c0 = j mod 2^32, c1 = s mod 2^32, c2 = s >> 32, c3 = d + 256·(j >> 32).
+ *   d = 0 (MUPC_RNG_DOMAIN_WEIGHTS): s = layer, 0-based; element i of the
+ *     row-major [out, in] matrix uses word i mod 4 of block i / 4.
+ *   d = 1 (MUPC_RNG_DOMAIN_SHUFFLE): s = epoch, 0-based.
+ * Uniform from a word x: u = (⌊x / 2^8⌋ + 0.5) · 2^-24, in (0, 1), 24 bits
+ *   (mupc_rng_uniform).
+ * Normal weights (mupc, ntp): elements 4j, 4j+1 take (u(x0), u(x1)) of block
+ *   j and elements 4j+2, 4j+3 take (u(x2), u(x3)); Box–Muller in double,
+ *   r = sqrt(-2 ln u_a), t = 2π u_b, w = (float)(r cos t) and
+ *   (float)(r sin t). A last odd element takes only the cosine. (libm's log,
+ *   cos and sin are within an ulp of exact in double; rounding to float
+ *   hides that but for about one value in 2^29.)
+ * Uniform weights (sp): element i is (float)((2u − 1) / sqrt(fan_in)), u
+ *   from its word, in double.
+ * Shuffle of n items for (seed, epoch): 64-bit draws, draw k being
+ *   x_{2(k mod 2)} + 2^32 · x_{2(k mod 2)+1} of block ⌊k/2⌋; Fisher–Yates
+ *   from i = n−1 down to 1, swapping perm[i] with perm[b(i+1)], where b(m)
+ *   takes draws until one is ≥ (2^64 − m) mod m and returns it mod m.
+ * With p->rng == MUPC_RNG_SPLITMIX both follow mupc 0.1.0 instead (rng.c). */
+#define MUPC_RNG_DOMAIN_WEIGHTS 0u
+#define MUPC_RNG_DOMAIN_SHUFFLE 1u
+void mupc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+double mupc_rng_uniform(uint32_t word);
+/* Writes the initial weights of `layer` (0-based): out_dim·in_dim floats. */
 void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
 /* Per-layer scale a_l (layer 0-based) and skip s_l as in DESIGN §1. */
 float mupc_layer_scale(const mupc_net_params *p, int layer);
 float mupc_layer_skip(const mupc_net_params *p, int layer);
 
-/* A permutation of 0 … n-1 for one epoch, from (seed, epoch). */
+/* A permutation of 0 … n-1 for one epoch, from (seed, epoch), by Philox; the
+ * _rng form takes the generator (a run's p->rng). */
 void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
 
 /* ---- data -------------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /* Data sets on the host: finding the IDX files of a directory, batches with
- * one-hot targets, and the per-epoch shuffle. */
+ * one-hot targets. (The per-epoch shuffle is in rng.c.) */
 #include "internal.h"
 
 #include <errno.h>
@@ -88,53 +88,5 @@ void mupc_dataset_gather(const mupc_dataset *d, const uint32_t *idx, int n, floa
     for (size_t c = 0; c < classes; c++)
       row[c] = 0.0f;
     row[d->labels[s]] = 1.0f;
-  }
-}
-
-/* ---- shuffle -------------------------------------------------------------
- * The epoch's order is part of what makes a run reproducible, so the
- * generator is fixed here and uses only exact 64-bit integer arithmetic,
- * giving the same permutation on every platform and compiler:
- *
- *   state  = seed ^ (0xD1B54A32D192ED03 * (epoch + 1))   (mod 2^64)
- *   next() = splitmix64: state += 0x9E3779B97F4A7C15, then the output mix
- *            z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9,
- *            z = (z ^ z >> 27) * 0x94D049BB133111EB, z ^ z >> 31
- *   perm   = Fisher–Yates on 0 … n-1: for i = n-1 down to 1, swap perm[i]
- *            with perm[j], j = bounded(i + 1)
- *   bounded(b) draws x = next() until x >= (2^64 - b) mod b, then x mod b,
- *            which is exactly uniform on 0 … b-1.
- *
- * The multiplier differs from mupc_init_weights' so a seed's weights and
- * its shuffles come from unrelated streams. */
-
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
-/* Uniform on 0 … bound-1 (bound >= 1): rejecting the lowest
- * 2^64 mod bound values leaves a multiple of bound outcomes, so the modulo
- * carries no bias. */
-static uint64_t bounded(uint64_t *state, uint64_t bound) {
-  const uint64_t threshold = (0 - bound) % bound;
-  uint64_t x;
-  do
-    x = splitmix64(state);
-  while (x < threshold);
-  return x % bound;
-}
-
-void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch) {
-  uint64_t state = seed ^ (UINT64_C(0xD1B54A32D192ED03) * (epoch + 1));
-  for (uint32_t i = 0; i < n; i++)
-    perm[i] = i;
-  for (uint32_t i = n; i > 1; i--) {
-    uint32_t j = (uint32_t)bounded(&state, i);
-    uint32_t t = perm[i - 1];
-    perm[i - 1] = perm[j];
-    perm[j] = t;
   }
 }

@@ -1,6 +1,5 @@
-/* Parameters: names, defaults, validation, the DESIGN §1 scalings, and the
- * host-side seeded weight init that makes a seed mean the same weights on
- * every device. */
+/* Parameters: names, defaults, validation and the DESIGN §1 scalings. The
+ * seeded weight init is in rng.c. */
 #include "internal.h"
 
 #include <math.h>
@@ -13,6 +12,7 @@ static const char *const loss_names[MUPC_LOSS_COUNT] = {"mse", "ce"};
 static const char *const optim_names[MUPC_OPTIM_COUNT] = {"adam", "sgd"};
 static const char *const aoptim_names[MUPC_AOPTIM_COUNT] = {"gd", "adam"};
 static const char *const algo_names[MUPC_ALGO_COUNT] = {"pc", "bp"};
+static const char *const rng_names[MUPC_RNG_COUNT] = {"philox4x32-10", "splitmix64"};
 
 static const char *name_of(const char *const *names, int n, int v) {
   return (v >= 0 && v < n) ? names[v] : "?";
@@ -36,12 +36,14 @@ const char *mupc_aoptim_name(mupc_aoptim o) {
   return name_of(aoptim_names, MUPC_AOPTIM_COUNT, (int)o);
 }
 const char *mupc_algo_name(mupc_algo a) { return name_of(algo_names, MUPC_ALGO_COUNT, (int)a); }
+const char *mupc_rng_name(mupc_rng r) { return name_of(rng_names, MUPC_RNG_COUNT, (int)r); }
 int mupc_act_from_name(const char *s) { return index_of(act_names, MUPC_ACT_COUNT, s); }
 int mupc_param_from_name(const char *s) { return index_of(param_names, MUPC_PARAM_COUNT, s); }
 int mupc_loss_from_name(const char *s) { return index_of(loss_names, MUPC_LOSS_COUNT, s); }
 int mupc_optim_from_name(const char *s) { return index_of(optim_names, MUPC_OPTIM_COUNT, s); }
 int mupc_aoptim_from_name(const char *s) { return index_of(aoptim_names, MUPC_AOPTIM_COUNT, s); }
 int mupc_algo_from_name(const char *s) { return index_of(algo_names, MUPC_ALGO_COUNT, s); }
+int mupc_rng_from_name(const char *s) { return index_of(rng_names, MUPC_RNG_COUNT, s); }
 
 mupc_net_params mupc_net_default_params(void) {
   mupc_net_params p;
@@ -66,6 +68,7 @@ mupc_net_params mupc_net_default_params(void) {
   p.adam_beta2 = 0.999f;
   p.adam_eps = 1e-8f;
   p.seed = 0;
+  p.rng = MUPC_RNG_PHILOX;
   p.wavefront = 1;
   p.norm_batch = 0;
   return p;
@@ -84,6 +87,7 @@ int mupc_net_params_check(const mupc_net_params *p) {
     return mupc__fail(MUPC_EINVAL, "unknown parameterisation");
   if ((unsigned)p->loss >= MUPC_LOSS_COUNT) return mupc__fail(MUPC_EINVAL, "unknown loss");
   if ((unsigned)p->algo >= MUPC_ALGO_COUNT) return mupc__fail(MUPC_EINVAL, "unknown algorithm");
+  if ((unsigned)p->rng >= MUPC_RNG_COUNT) return mupc__fail(MUPC_EINVAL, "unknown generator");
   if ((unsigned)p->optim >= MUPC_OPTIM_COUNT) return mupc__fail(MUPC_EINVAL, "unknown optimiser");
   if ((unsigned)p->activity_optim >= MUPC_AOPTIM_COUNT)
     return mupc__fail(MUPC_EINVAL, "unknown activity optimiser");
@@ -122,32 +126,4 @@ float mupc_layer_scale(const mupc_net_params *p, int layer) {
 
 float mupc_layer_skip(const mupc_net_params *p, int layer) {
   return (p->skips && layer >= 1 && layer <= p->depth - 2) ? 1.0f : 0.0f;
-}
-
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/* In (0, 1]: never 0, so log() in Box–Muller stays finite. */
-static double uniform01(uint64_t *s) { return ((splitmix64(s) >> 11) + 1) * 0x1.0p-53; }
-
-void mupc_init_weights(const mupc_net_params *p, int layer, float *w) {
-  int out_dim = layer == p->depth - 1 ? p->output_dim : p->width;
-  int in_dim = layer == 0 ? p->input_dim : p->width;
-  size_t n = (size_t)out_dim * in_dim;
-  uint64_t s = p->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(layer + 1));
-  if (p->param == MUPC_PARAM_SP) {
-    double bound = 1.0 / sqrt((double)in_dim);
-    for (size_t i = 0; i < n; i++) w[i] = (float)((2.0 * uniform01(&s) - 1.0) * bound);
-    return;
-  }
-  for (size_t i = 0; i < n; i += 2) {
-    double r = sqrt(-2.0 * log(uniform01(&s)));
-    double t = 2.0 * 3.14159265358979323846 * uniform01(&s);
-    w[i] = (float)(r * cos(t));
-    if (i + 1 < n) w[i + 1] = (float)(r * sin(t));
-  }
 }

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int batches_init(batches *b, const mupc_dataset *d, int batch, uint64_t seed, int shuffle) {
+int batches_init(batches *b, const mupc_dataset *d, int batch, uint64_t seed, mupc_rng rng,
+                 int shuffle) {
   memset(b, 0, sizeof *b);
   if (batch < 1 || d->count < batch) return MUPC_EINVAL;
   b->data = d;
   b->batch = batch;
   b->seed = seed;
+  b->rng = rng;
   b->shuffle = shuffle;
   b->per_epoch = d->count / batch;
   b->perm_epoch = -1;
@@ -38,7 +40,7 @@ void batches_gather_part(batches *b, int64_t step, int first, int n) {
   const uint32_t count = (uint32_t)b->data->count;
   if (epoch != b->perm_epoch) {
     if (b->shuffle)
-      mupc_shuffle(b->perm, count, b->seed, (uint64_t)epoch);
+      mupc_shuffle_rng(b->rng, b->perm, count, b->seed, (uint64_t)epoch);
     else
       for (uint32_t i = 0; i < count; i++) b->perm[i] = i;
     b->perm_epoch = epoch;

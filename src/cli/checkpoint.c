@@ -24,7 +24,8 @@ typedef enum {
   F_LOSS,
   F_ALGO,
   F_OPTIM,
-  F_AOPTIM
+  F_AOPTIM,
+  F_RNG
 } field_kind;
 
 typedef struct field {
@@ -58,6 +59,7 @@ static const field fields[] = {
     P(adam_beta2, F_FLOAT),
     P(adam_eps, F_FLOAT),
     P(seed, F_U64),
+    P(rng, F_RNG),
     P(wavefront, F_INT),
     R(step, F_I64),
     R(epoch, F_I64),
@@ -93,6 +95,8 @@ static const char *enum_name(field_kind kind, const void *v) {
     return mupc_optim_name(*(const mupc_optim *)v);
   case F_AOPTIM:
     return mupc_aoptim_name(*(const mupc_aoptim *)v);
+  case F_RNG:
+    return mupc_rng_name(*(const mupc_rng *)v);
   default:
     return "";
   }
@@ -125,6 +129,10 @@ static int enum_parse(field_kind kind, const char *s, void *v) {
   case F_AOPTIM:
     if ((x = mupc_aoptim_from_name(s)) < 0) return 0;
     *(mupc_aoptim *)v = (mupc_aoptim)x;
+    return 1;
+  case F_RNG:
+    if ((x = mupc_rng_from_name(s)) < 0) return 0;
+    *(mupc_rng *)v = (mupc_rng)x;
     return 1;
   default:
     return 0;
@@ -344,6 +352,9 @@ int ckpt_read_meta(const char *cmd, const char *flag, const char *path, const mu
   m->p = mupc_net_default_params();
   for (size_t i = 0; i < NFIELDS; i++) {
     const char *s = mupc_st_meta(f, fields[i].key);
+    /* Files from mupc 0.1 predate "rng": their weights and batch order came
+     * from its splitmix64 streams, and a resumed run must keep that order. */
+    if (!s && fields[i].kind == F_RNG) s = mupc_rng_name(MUPC_RNG_SPLITMIX);
     if (!s)
       return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata has no \"%s\"", flag, path,
                        fields[i].key);

@@ -2,7 +2,8 @@
  *
  * Tensors: layers.{i}.weight (i = 0 … L-1, [out, in], F32) and, with Adam,
  * optim.layers.{i}.m and optim.layers.{i}.v of the same shapes.
- * __metadata__ (strings): format "mupc-1", every mupc_net_params field, and
+ * __metadata__ (strings): format "mupc-1", every mupc_net_params field (rng
+ * names the generator of the weights and batch order; absent: mupc 0.1's), and
  * the run's position (step, epoch, epoch_step, total_steps, shuffle,
  * optim_t) and data (data_dir, norm_mean, norm_std, train_count), which is
  * everything --resume needs to continue bit-identically.

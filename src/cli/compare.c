@@ -154,7 +154,7 @@ static void run_device(const options *o, const mupc_dataset *train, const mupc_d
   batches b;
   double *secs = malloc((size_t)o->steps * sizeof *secs);
   r->losses = malloc((size_t)o->steps * sizeof *r->losses);
-  int st = (secs && r->losses) ? batches_init(&b, train, o->p.batch, o->p.seed, o->shuffle)
+  int st = (secs && r->losses) ? batches_init(&b, train, o->p.batch, o->p.seed, o->p.rng, o->shuffle)
                                : MUPC_ENOMEM;
   if (st) {
     snprintf(r->error, sizeof r->error, "%s", mupc_strerror(st));

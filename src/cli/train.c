@@ -470,7 +470,7 @@ static int build_net(run *r) {
 }
 
 static int allocate(run *r) {
-  int st = batches_init(&r->b, &r->train, r->m.p.batch, r->m.p.seed, r->m.shuffle);
+  int st = batches_init(&r->b, &r->train, r->m.p.batch, r->m.p.seed, r->m.p.rng, r->m.shuffle);
   if (st == MUPC_OK) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory for the batches");
 }
