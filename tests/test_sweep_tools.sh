@@ -1,11 +1,13 @@
 #!/bin/sh
 # tools/depth_sweep.sh and tools/lr_transfer.sh end to end on a tiny
 # generated IDX data set: their tables, curves and figures, resuming a
-# finished sweep, and one-line flag errors.
+# finished sweep, and one-line flag errors. The jpc algorithm needs a Python
+# with jpc, which CI lacks: only its table column (from stand-in runs) and its
+# flag errors are checked here.
 # Usage: test_sweep_tools.sh path/to/mupc
 set -u
 mupc=${1:?usage: test_sweep_tools.sh path/to/mupc}
-unset MUPC_DEVICE
+unset MUPC_DEVICE JPC_PYTHON
 dev=${MUPC_TEST_DEVICE:-pocl}
 src=${MUPC_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export MUPC="$mupc"
@@ -61,6 +63,25 @@ else
   run ds --width 9
   { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'other settings' "$tmp/err"; } ||
     fail "depth_sweep.sh --width 9 on the same --out: want exit 2 and one line"
+  # jpc runs in OUT (stand-ins: copies of the μPC ones) get their own column
+  # and curve, whatever --algos says
+  for f in "$tmp/ds/runs/"mupc_*; do cp "$f" "$tmp/ds/runs/jpc_${f##*/mupc_}"; done
+  run ds --report-only
+  if [ "$rc" -ne 0 ]; then
+    fail "depth_sweep.sh --report-only with jpc runs exited $rc"
+  else
+    grep -q '^| hidden layers H | μPC | jpc (μPC) | standard PC (best grid point) | BP | μPC − jpc (points) | μPC − BP (points) |' "$t" ||
+      fail "depth_sweep.sh: no jpc columns in table.md"
+    for h in 2 3; do
+      grep -Eq "^\| $h \| ([0-9.]+ ± [0-9.]+) \| \1 \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| [-+]0\.0 \| [-+][0-9.]+ \| 1e-[12], 0\.1 \|$" "$t" ||
+        fail "depth_sweep.sh: no row with jpc for H = $h in table.md"
+      cmp -s "$tmp/ds/curves/H${h}_mupc.dat" "$tmp/ds/curves/H${h}_jpc.dat" ||
+        fail "depth_sweep.sh: curves/H${h}_jpc.dat is not the μPC curve it copies"
+    done
+    if [ "$have_gnuplot" = 1 ]; then
+      grep -q "H2_jpc.dat" "$tmp/ds/accuracy.gp" || fail "depth_sweep.sh: accuracy.gp draws no jpc curve"
+    fi
+  fi
 fi
 
 # ---- lr_transfer.sh: 2 widths x 1 depth x 2 x 2 grid ----
@@ -85,12 +106,16 @@ else
 fi
 
 # ---- flag errors: exit 2, one line on stderr, nothing run ----
-for args in "--depths 0" "--jobs x" "--sp-grid huge" "--sp-skips maybe" "--bogus" "--steps"; do
+for args in "--depths 0" "--jobs x" "--sp-grid huge" "--sp-skips maybe" "--bogus" "--steps" "--algos nope" \
+  "--algos jpc" "--algos jpc --jpc-python $tmp/nosuch" "--algos jpc --jpc-python /bin/false"; do
   # shellcheck disable=SC2086
   run "$src/tools/depth_sweep.sh" --out "$tmp/bad" $args
   { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -d "$tmp/bad" ]; } ||
     fail "depth_sweep.sh $args: want exit 2 and one stderr line, got exit $rc"
 done
+run "$src/tools/depth_sweep.sh" --out "$tmp/bad" --algos "mupc jpc"
+grep -q -- '--algos jpc needs a Python with jpc: --jpc-python PATH or JPC_PYTHON (make one with ../shared/tools/jpc_venv.sh' "$err" ||
+  fail "depth_sweep.sh --algos jpc without a jpc Python: no line saying how to get one"
 for args in "--widths 0" "--lrs fast" "--last 0" "--bogus"; do
   # shellcheck disable=SC2086
   run "$src/tools/lr_transfer.sh" --out "$tmp/bad" $args

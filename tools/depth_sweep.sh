@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The μPC paper's depth experiment (DESIGN §4, issue 5): μPC, standard PC and
-# backprop at several depths on Fashion-MNIST, on a CPU-sized budget.
+# backprop at several depths on Fashion-MNIST, on a CPU-sized budget; and, for
+# comparison, μPC trained by jpc itself (tools/jpc_train.py).
 # `tools/depth_sweep.sh --help` explains the flags; MUPC picks the binary
-# (default build/mupc).
+# (default build/mupc), JPC_PYTHON the Python with jpc.
 set -euo pipefail
 # All of it in one block: bash parses it whole before running it, so an edit
 # to this file cannot change a sweep that is running.
@@ -21,18 +22,21 @@ usage() {
 usage: tools/depth_sweep.sh [flags]
 
 Trains μPC, standard PC and backprop (BP) networks at several depths with
-`mupc train`, then writes
+`mupc train` (and, with --algos jpc, μPC networks with jpc itself), then writes
   OUT/runs/NAME.jsonl   every run's metrics (NAME.log its output, NAME.cmd its
                         command, NAME.rc its exit status)
   OUT/table.md          final test accuracy (%), mean ± std over seeds, per
                         algorithm and depth; the standard-PC grid; wall time
+                        (every algorithm with runs in OUT/runs is shown, so
+                        sweeps of different --algos can share an OUT)
   OUT/accuracy.png      test accuracy against training step, one panel per
                         depth, one curve per algorithm: the mean over seeds,
                         with a ± std band when there are several seeds
                         (needs gnuplot; OUT/accuracy.gp is the script)
 Runs whose metrics already end with a final line (or that diverged) are not
 run again, so an interrupted sweep continues where it stopped; flags that
-change a run's result must then match the first invocation (OUT/config).
+change a run's result must then match the first invocation (OUT/config);
+--algos may differ.
 
 The algorithms (each at depth L = H + 1, ReLU, T = H inference steps):
   μPC          --param mupc, skips, Adam lr 0.1, activity lr 0.5 (GD)
@@ -42,6 +46,10 @@ The algorithms (each at depth L = H + 1, ReLU, T = H inference steps):
                lr x activity lr is run on the first seed and its best point
                (final test accuracy; ties: lower test loss) on the others
                (see --sp-select)
+  jpc          μPC as above, trained by jpc (the authors' JAX library) with
+               tools/jpc_train.py: jpc's own network and initialisation, same
+               lrs, T, batch and length; its data order is NumPy's. Needs
+               --jpc-python; not run by default
 
 flags:
   --depths "H..."         hidden layers (default "8 16 32 64 128")
@@ -56,7 +64,9 @@ flags:
   --act NAME              activation (default relu; the paper's activity lr is
                           0.5 for ReLU and 1 for linear and tanh)
   --data DIR              IDX data set (default: mupc train's, Fashion-MNIST)
-  --algos "A..."          any of mupc sp bp (default "mupc sp bp")
+  --algos "A..."          any of mupc sp bp jpc (default "mupc sp bp")
+  --jpc-python PATH       a Python with jax and jpc, for jpc (default
+                          $JPC_PYTHON; make one with ../shared/tools/jpc_venv.sh)
   --mupc-lr X             μPC weight lr (default 0.1)
   --mupc-activity-lr X    μPC activity lr (default 0.5)
   --bp-lr X               BP lr (default 1e-2)
@@ -78,6 +88,8 @@ examples:
   tools/depth_sweep.sh                                  # the issue's sweep
   tools/depth_sweep.sh --depths "8 16 32" --seeds 0     # a reduced one
   tools/depth_sweep.sh --width 512 --epochs 1 --device gpu --out out/paper
+  tools/depth_sweep.sh --algos jpc --jpc-python ~/jpcvenv/bin/python  # jpc's μPC
+                                                        # next to an earlier sweep
 EOF
 }
 
@@ -101,6 +113,7 @@ sp_alrs="0.5 0.1 0.05"
 sp_skips=off
 sp_select=first
 device=""
+jpc_python=${JPC_PYTHON:-}
 jobs=1
 out=out/depth_sweep
 report_only=0
@@ -113,7 +126,7 @@ while [ $# -gt 0 ]; do
     --report-only) report_only=1; shift; continue ;;
     --depths|--seeds|--width|--batch|--steps|--epochs|--infer-steps|--eval-every|--act|--data|--algos|\
     --mupc-lr|--mupc-activity-lr|--bp-lr|--sp-lrs|--sp-activity-lrs|--sp-grid|--sp-skips|--sp-select|\
-    --device|--jobs|--out) need "$@" ;;
+    --device|--jobs|--out|--jpc-python) need "$@" ;;
     *) die "unknown flag '$1' (see --help)" ;;
   esac
   v=$2
@@ -143,6 +156,7 @@ while [ $# -gt 0 ]; do
     --sp-skips) [[ $v == on || $v == off ]] || die "--sp-skips must be on or off, not '$v'"; sp_skips=$v ;;
     --sp-select) [[ $v == first || $v == mean ]] || die "--sp-select must be first or mean, not '$v'"; sp_select=$v ;;
     --device) device=$v ;;
+    --jpc-python) jpc_python=$v ;;
     --jobs) jobs=$v ;;
     --out) out=$v ;;
   esac
@@ -166,11 +180,19 @@ done
 [ -n "${sp_lrs// /}" ] || die "--sp-lrs is empty"
 [ -n "${sp_alrs// /}" ] || die "--sp-activity-lrs is empty"
 for a in $algos; do
-  case "$a" in mupc|sp|bp) ;; *) die "--algos: '$a' is not one of mupc sp bp" ;; esac
+  case "$a" in mupc|sp|bp|jpc) ;; *) die "--algos: '$a' is not one of mupc sp bp jpc" ;; esac
 done
 [ -n "$out" ] || die "--out is empty"
 has() { [[ " $algos " == *" $1 "* ]]; }
-[ -x "$mupc" ] || die "$mupc is not an executable (build it with ninja -C build, or set MUPC=path)"
+if has mupc || has sp || has bp; then
+  [ -x "$mupc" ] || die "$mupc is not an executable (build it with ninja -C build, or set MUPC=path)"
+fi
+jpc_venv_hint="make one with ../shared/tools/jpc_venv.sh JPC_SOURCE VENV, JPC_SOURCE a copy of github.com/thebuckleylab/jpc"
+if has jpc && [ "$report_only" = 0 ]; then
+  [ -n "$jpc_python" ] || die "--algos jpc needs a Python with jpc: --jpc-python PATH or JPC_PYTHON ($jpc_venv_hint)"
+  "$jpc_python" -c 'import numpy, jax, equinox, optax, jpc' >/dev/null 2>&1 ||
+    die "--jpc-python $jpc_python: not a Python that imports numpy, jax, equinox, optax and jpc ($jpc_venv_hint)"
+fi
 
 runs=$out/runs
 curves=$out/curves
@@ -202,7 +224,13 @@ config="width=$width batch=$batch length=${length_args[*]} infer=${infer:-H} eva
 data=${data:-default} mupc_lr=$mupc_lr mupc_alr=$mupc_alr bp_lr=$bp_lr sp_skips=$sp_skips"
 sweep_settings "$config"
 
+# OUT/commands: every distinct command that ran runs here (sweeps of other
+# --algos may share OUT), the first one taken over from OUT/command.
+[ -f "$out/commands" ] || [ ! -f "$out/command" ] || cp "$out/command" "$out/commands"
 sweep_record_command
+if [ "$report_only" = 0 ] && ! grep -qxF -- "$(cat "$out/command")" "$out/commands" 2>/dev/null; then
+  cat "$out/command" >>"$out/commands"
+fi
 
 sweep_common_args
 
@@ -215,6 +243,15 @@ run_one() {
   case "$algo" in
     mupc) name=mupc_H${h}_s$seed
       args+=(--algo pc --param mupc --lr "$mupc_lr" --activity-lr "$mupc_alr" --infer-steps "$t") ;;
+    jpc) name=jpc_H${h}_s$seed
+      # tools/jpc_train.py takes mupc train's flags, less --device and --algo;
+      # without --quiet its log shows the JAX device and the evaluations.
+      local sweep_prog=$jpc_python
+      args=("$tools/jpc_train.py" "${data_args[@]}" --depth $((h + 1)) --width "$width" --batch "$batch"
+        --act "$act" --seed "$seed" "${length_args[@]}" --eval-every "$eval_every" --param mupc
+        --lr "$mupc_lr" --activity-lr "$mupc_alr" --infer-steps "$t" --metrics "$runs/$name.jsonl")
+      sweep_exec "$tag" "$name" "${args[@]}"
+      return ;;
     bp) name=bp_H${h}_s$seed
       args+=(--algo bp --param mupc --lr "$bp_lr") ;;
     sp) name=sp_H${h}_lr${lr}_alr${alr}_s$seed
@@ -227,7 +264,7 @@ run_one() {
 
 run_name() {
   case "$1" in
-    mupc|bp) echo "${1}_H${2}_s$3" ;;
+    mupc|bp|jpc) echo "${1}_H${2}_s$3" ;;
     sp) echo "sp_H${2}_lr${4}_alr${5}_s$3" ;;
   esac
 }
@@ -272,6 +309,7 @@ if [ "$report_only" = 0 ]; then
   queue=()
   for h in "${depth_list[@]}"; do
     if has mupc; then for s in "${seed_list[@]}"; do queue+=("mupc $h $s"); done; fi
+    if has jpc; then for s in "${seed_list[@]}"; do queue+=("jpc $h $s"); done; fi
     if has bp; then for s in "${seed_list[@]}"; do queue+=("bp $h $s"); done; fi
     if has sp; then
       for s in $select_seeds; do
@@ -300,6 +338,9 @@ if [ "$report_only" = 0 ]; then
 fi
 
 # ---- the table ----
+# Every algorithm with runs here is shown, whichever --algos made them.
+shown=$(python3 "$table_py" algos "$runs" "$algos" "$depths")
+shows() { [[ " $shown " == *" $1 "* ]]; }
 device_text=$("$mupc" devices --json "${dev_args[@]}" 2>/dev/null | python3 "$table_py" device 2>/dev/null || echo "unknown")
 wall_total=0
 invocations=0
@@ -314,20 +355,35 @@ else
   select_text="its grid ran on every seed and the point with the best mean final test accuracy is shown"
 fi
 {
-  echo "# Depth sweep: μPC, standard PC and BP"
+  title_parts=()
+  for spec in "mupc:μPC" "jpc:jpc's μPC" "sp:standard PC" "bp:BP"; do shows "${spec%%:*}" && title_parts+=("${spec#*:}"); done
+  title_text=""
+  for i in "${!title_parts[@]}"; do
+    if [ "$i" -eq 0 ]; then title_text=${title_parts[i]}
+    elif [ "$i" -eq $((${#title_parts[@]} - 1)) ]; then title_text+=" and ${title_parts[i]}"
+    else title_text+=", ${title_parts[i]}"; fi
+  done
+  echo "# Depth sweep${title_text:+: $title_text}"
   echo
-  echo "Command: \`$(cat "$out/command")\`"
+  if [ -f "$out/commands" ] && [ "$(wc -l <"$out/commands")" -gt 1 ]; then
+    echo "Commands (each invocation that ran runs here):"
+    echo
+    while IFS= read -r c; do echo "- \`$c\`"; done <"$out/commands"
+  else
+    echo "Command: \`$(cat "$out/command")\`"
+  fi
   echo
   echo "Data: ${data:-/usr/share/datasets/fashion-mnist (Fashion-MNIST)}. Network: L = H + 1 weight matrices, width $width, $act; batch $batch, $length_text, T = ${infer:-H} inference steps, test-set evaluation every $eval_every steps. Device: $device_text."
   echo
-  has mupc && echo "- μPC: \`--param mupc\`, skips, Adam lr $mupc_lr, activity lr $mupc_alr (GD)."
-  has bp && echo "- BP: \`--algo bp\` on the same μPC network (scalings, skips, init), Adam lr $bp_lr."
-  has sp && echo "- standard PC: \`--param sp\`, $skips_text, Adam; grid weight lr {$sp_lrs} × activity lr {$sp_alrs}; $select_text."
+  shows mupc && echo "- μPC: \`--param mupc\`, skips, Adam lr $mupc_lr, activity lr $mupc_alr (GD)."
+  shows jpc && echo "- jpc (μPC): the same training by jpc, the authors' JAX library (tools/jpc_train.py): its own μPC network and initialisation (\`jpc.make_mlp(param_type=\"mupc\")\`, \`jpc.make_skip_model\`, \`PRNGKey(seed)\`), Adam lr $mupc_lr, activity lr $mupc_alr (GD), on JAX's device (each run's .log names it); the same data, but NumPy's shuffle, so other batches than mupc's."
+  shows bp && echo "- BP: \`--algo bp\` on the same μPC network (scalings, skips, init), Adam lr $bp_lr."
+  shows sp && echo "- standard PC: \`--param sp\`, $skips_text, Adam; grid weight lr {$sp_lrs} × activity lr {$sp_alrs}; $select_text."
   echo
   if [ ${#seed_list[@]} -gt 1 ]; then seeds_text="mean ± std over seeds $seeds"; else seeds_text="seed $seeds"; fi
   echo "Final test accuracy (%) on the whole test set, $seeds_text:"
   echo
-  python3 "$table_py" depth "$runs" "$curves" "$algos" "$depths" "$seeds" "$sp_lrs" "$sp_alrs" "$select_seeds"
+  python3 "$table_py" depth "$runs" "$curves" "$shown" "$depths" "$seeds" "$sp_lrs" "$sp_alrs" "$select_seeds"
   echo
   echo "Wall time: $(hms "$wall_total") over $invocations invocation(s) of the sweep (see walltime: date, seconds, runs made, runs skipped)."
   echo
@@ -358,15 +414,15 @@ else
     echo "set grid"
     for h in "${depth_list[@]}"; do
       title="H = $h hidden layers (L = $((h + 1)))"
-      if has sp; then
+      if shows sp; then
         best=$(python3 "$table_py" sp-best "$runs" "$h" "$sp_lrs" "$sp_alrs" "$select_seeds")
         [ "$best" = none ] || title+="\\nstandard PC: lr ${best% *}, activity lr ${best#* }"
       fi
       echo "set title \"$title\""
       plot=()
-      for spec in "mupc:μPC:#1f77b4" "sp:standard PC:#d62728" "bp:BP:#2ca02c"; do
+      for spec in "mupc:μPC:#1f77b4" "jpc:jpc (μPC):#ff7f0e" "sp:standard PC:#d62728" "bp:BP:#2ca02c"; do
         algo=${spec%%:*}; rest=${spec#*:}; label=${rest%%:*}; color=${rest#*:}
-        has "$algo" || continue
+        shows "$algo" || continue
         f=$curves/H${h}_$algo.dat
         if has_data "$f"; then
           [ "$band" = 0 ] || plot+=("'$f' using 1:(\$2-\$3):(\$2+\$3) with filledcurves fs transparent solid 0.2 noborder lc rgb '$color' notitle")

@@ -47,16 +47,18 @@ sweep_common_args() {
 }
 
 # sweep_exec TAG NAME MUPC-ARGS...: one `mupc` run, its command, log and
-# exit status under $runs/NAME.*, and one line of result.
+# exit status under $runs/NAME.*, and one line of result. A caller that sets
+# sweep_prog (local to it) runs that program instead of $mupc, with the same
+# conventions (exit 3: diverged; the last line of output: the result).
 sweep_exec() {
-  local tag=$1 name=$2 rc=0 msg
+  local tag=$1 name=$2 rc=0 msg prog_path=${sweep_prog:-$mupc}
   shift 2
   rm -f "$runs/$name.rc"
-  printf '%q ' "$mupc" "$@" >"$runs/$name.cmd"
+  printf '%q ' "$prog_path" "$@" >"$runs/$name.cmd"
   echo >>"$runs/$name.cmd"
   # In the background, so that a TERM from the sweep's trap reaches mupc,
   # which then ends its step and exits.
-  "$mupc" "$@" >"$runs/$name.log" 2>&1 &
+  "$prog_path" "$@" >"$runs/$name.log" 2>&1 &
   local child=$!
   trap 'kill -TERM "$child" 2>/dev/null' TERM
   wait "$child" || rc=$?

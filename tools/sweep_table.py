@@ -12,17 +12,21 @@ plot data. Standard library only.
       the best standard-PC grid point at H hidden layers, by final test
       accuracy (mean over SEEDS; ties: lower test loss, then grid order):
       prints "LR ALR", or "none" when every point diverged or is missing.
+  sweep_table.py algos RUNS "ALGOS" "DEPTHS"
+      the algorithms the depth table shows: those of ALGOS and those with
+      metrics in RUNS at any of DEPTHS, in table order (mupc jpc sp bp).
   sweep_table.py depth RUNS CURVES "ALGOS" "DEPTHS" "SEEDS" "LRS" "ALRS" "SELECT_SEEDS"
-      the markdown table of the depth sweep on stdout (ALGOS: of mupc sp bp);
-      the mean test accuracy curves as CURVES/H{h}_{algo}.dat (step, mean,
-      std, runs).
+      the markdown table of the depth sweep on stdout (ALGOS: of mupc jpc sp
+      bp, together with those `algos` adds); the mean test accuracy curves as
+      CURVES/H{h}_{algo}.dat (step, mean, std, runs).
   sweep_table.py transfer RUNS HEAT "WIDTHS" "DEPTHS" "LRS" "ALRS" SEED LAST
       the markdown summary of the lr-transfer grid on stdout; per panel
       HEAT/N{n}_H{h}.dat (alr index, lr index, loss, label) and
       HEAT/N{n}_H{h}.div (the diverged cells), HEAT/range (min max).
 
 Run names (RUNS/NAME.jsonl, RUNS/NAME.rc holds mupc's exit status):
-  depth:    mupc_H{h}_s{seed}, bp_H{h}_s{seed}, sp_H{h}_lr{lr}_alr{alr}_s{seed}
+  depth:    mupc_H{h}_s{seed}, jpc_H{h}_s{seed} (tools/jpc_train.py), bp_H{h}_s{seed},
+            sp_H{h}_lr{lr}_alr{alr}_s{seed}
   transfer: N{n}_H{h}_lr{lr}_alr{alr}_s{seed}
 """
 import gzip
@@ -80,7 +84,8 @@ class Run:
                 rc = int(f.read().strip() or "-1")
         except (OSError, ValueError):
             pass
-        # mupc exits 3 on a NaN or infinite loss, energy or final test loss.
+        # mupc (and jpc_train.py) exit 3 on a NaN or infinite loss, energy or
+        # final test loss.
         if rc == 3 and not self.done:
             self.diverged = True
             self.exists = True
@@ -186,12 +191,35 @@ def mean_acc(rs):
     return statistics.fmean(xs) if xs else None
 
 
+ALGO_ORDER = ("mupc", "jpc", "sp", "bp")
+ALGO_RUN = re.compile(r"^(mupc|jpc|bp|sp)_H(\d+)_.*\.(jsonl|rc)$")
+
+
+def shown_algos(runs, algos, depths):
+    """ALGOS and the algorithms with runs at DEPTHS, in table order."""
+    have = set(words(algos))
+    if os.path.isdir(runs):
+        for f in os.listdir(runs):
+            m = ALGO_RUN.match(f)
+            if m and m.group(2) in depths:
+                have.add(m.group(1))
+    return [a for a in ALGO_ORDER if a in have]
+
+
+def cmd_algos(runs, algos, depths):
+    print(" ".join(shown_algos(runs, algos, words(depths))))
+
+
 def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
-    algos, depths, seeds = words(algos), words(depths), words(seeds)
+    depths, seeds = words(depths), words(seeds)
+    algos = shown_algos(runs, algos, depths)
     lrs, alrs, select_seeds = words(lrs), words(alrs), words(select_seeds)
     os.makedirs(curves, exist_ok=True)
     head = ["hidden layers H"]
-    head += [t for a, t in (("mupc", "μPC"), ("sp", "standard PC (best grid point)"), ("bp", "BP")) if a in algos]
+    head += [t for a, t in (("mupc", "μPC"), ("jpc", "jpc (μPC)"), ("sp", "standard PC (best grid point)"),
+                            ("bp", "BP")) if a in algos]
+    if "mupc" in algos and "jpc" in algos:
+        head.append("μPC − jpc (points)")
     if "mupc" in algos and "bp" in algos:
         head.append("μPC − BP (points)")
     if "sp" in algos:
@@ -200,6 +228,7 @@ def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
     grid_rows = []
     for h in depths:
         mu = [Run(runs, "mupc_H%s_s%s" % (h, s)) for s in seeds]
+        jp = [Run(runs, "jpc_H%s_s%s" % (h, s)) for s in seeds]
         bp = [Run(runs, "bp_H%s_s%s" % (h, s)) for s in seeds]
         ranked = sp_rank(runs, h, lrs, alrs, select_seeds)
         if ranked:
@@ -214,10 +243,14 @@ def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
             else:
                 sp_cell, point = "—", "grid not finished"
         row = [h]
-        for algo, rs, c in (("mupc", mu, cell(mu, len(seeds))), ("sp", sp, sp_cell), ("bp", bp, cell(bp, len(seeds)))):
+        for algo, rs, c in (("mupc", mu, cell(mu, len(seeds))), ("jpc", jp, cell(jp, len(seeds))),
+                            ("sp", sp, sp_cell), ("bp", bp, cell(bp, len(seeds)))):
             if algo in algos:
                 write_curve(os.path.join(curves, "H%s_%s.dat" % (h, algo)), rs)
                 row.append(c)
+        if "mupc" in algos and "jpc" in algos:
+            m, j = mean_acc(mu), mean_acc(jp)
+            row.append("%+.1f" % (m - j) if m is not None and j is not None else "—")
         if "mupc" in algos and "bp" in algos:
             m, b = mean_acc(mu), mean_acc(bp)
             row.append("%+.1f" % (m - b) if m is not None and b is not None else "—")
@@ -229,8 +262,9 @@ def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
                               for lr in lrs for alr in alrs]))
     seen = set()
     total, nruns = 0.0, 0
+    per_algo = {}
     for f in sorted(os.listdir(runs)):
-        m = re.match(r"^(mupc|bp|sp)_H(\d+)_.*\.(jsonl|rc)$", f)
+        m = ALGO_RUN.match(f)
         if not m or m.group(2) not in depths or f.rsplit(".", 1)[0] in seen:
             continue
         seen.add(f.rsplit(".", 1)[0])
@@ -238,9 +272,17 @@ def cmd_depth(runs, curves, algos, depths, seeds, lrs, alrs, select_seeds):
         if r.seconds is not None:
             total += r.seconds
             nruns += 1
+            n_s = per_algo.setdefault(m.group(1), [0, 0.0])
+            n_s[0] += 1
+            n_s[1] += r.seconds
     out.append("")
+    names = {"mupc": "μPC", "jpc": "jpc", "sp": "standard PC", "bp": "BP"}
+    split = ""
+    if len(per_algo) > 1:
+        split = ": " + ", ".join("%s %d in %.0f s" % (names[a], per_algo[a][0], per_algo[a][1])
+                                 for a in ALGO_ORDER if a in per_algo)
     out.append("The %d runs took %.0f s together (their own times, each from its start to "
-               "its last line)." % (nruns, total))
+               "its last line)%s." % (nruns, total, split))
     if "sp" in algos:
         out.append("")
         out.append("Standard PC grid: final test accuracy (%%) at every point, seed%s %s "
@@ -375,6 +417,7 @@ def main():
         "device": (0, cmd_device),
         "count": (1, cmd_count),
         "sp-best": (5, cmd_sp_best),
+        "algos": (3, cmd_algos),
         "depth": (8, cmd_depth),
         "transfer": (8, cmd_transfer),
     }
