@@ -118,7 +118,8 @@ typedef enum { MUPC_ALGO_PC, MUPC_ALGO_BP, MUPC_ALGO_COUNT } mupc_algo;
 typedef enum { MUPC_RNG_PHILOX, MUPC_RNG_SPLITMIX, MUPC_RNG_COUNT } mupc_rng;
 
 /* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
- * *_from_name returns -1 for an unknown name. */
+ * *_from_name ignores case ("ReLU" is relu) and returns -1 for an unknown
+ * name. */
 const char *mupc_act_name(mupc_act a);
 const char *mupc_param_name(mupc_param p);
 const char *mupc_loss_name(mupc_loss l);

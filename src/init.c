@@ -19,8 +19,14 @@ static const char *name_of(const char *const *names, int n, int v) {
 }
 
 static int index_of(const char *const *names, int n, const char *s) {
-  for (int i = 0; s && i < n; i++)
-    if (!strcmp(names[i], s)) return i;
+  /* Any case (--act ReLU): the names are lower case, and folding ASCII by
+   * hand keeps the locale out of it. */
+  for (int i = 0; s && i < n; i++) {
+    const char *a = names[i], *b = s;
+    while (*a && (*b == *a || (*b >= 'A' && *b <= 'Z' && *b - 'A' + 'a' == *a)))
+      a++, b++;
+    if (!*a && !*b) return i;
+  }
   return -1;
 }
 

@@ -742,6 +742,84 @@ ERROR:
   return status;
 }
 
+/* What a file that is not safetensors looks like, from its first n bytes:
+ * a known format's name, text, or else just its bytes. */
+static void describe_start(const unsigned char *b, size_t n, char *dst, size_t dn) {
+  static const struct {
+    const char *magic;
+    size_t len;
+    const char *what;
+  } known[] = {
+      {"\x1f\x8b", 2, "gzip data"},
+      {"PK\x03\x04", 4, "a zip archive (PyTorch's .pt and .pth files are zip archives)"},
+      {"\x93NUMPY", 6, "a NumPy .npy array"},
+      {"\x89HDF\r\n\x1a\n", 8, "an HDF5 file (e.g. Keras .h5)"},
+      {"\177ELF", 4, "an ELF executable or library"},
+      {"BZh", 3, "bzip2 data"},
+      {"\3757zXZ", 5, "xz data"},
+      {"\x28\xb5\x2f\xfd", 4, "zstd data"},
+      {"\x89PNG", 4, "a PNG image"},
+  };
+  char hex[3 * 8 + 1] = "";
+  for (size_t i = 0, used = 0; i < n && i < 8; i++)
+    used += (size_t)snprintf(hex + used, sizeof hex - used, "%s%02x", i ? " " : "", b[i]);
+  for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+    if (n >= known[k].len && !memcmp(b, known[k].magic, known[k].len)) {
+      snprintf(dst, dn, "it looks like %s (first bytes %s)", known[k].what, hex);
+      return;
+    }
+  /* A Python pickle (torch.save before 1.6, .pkl): PROTO 2…5. */
+  if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5) {
+    snprintf(dst, dn, "it looks like a Python pickle, e.g. an old PyTorch .pt (first bytes %s)",
+             hex);
+    return;
+  }
+  /* IDX, mupc's data format: 0, 0, a type code, 1 to 4 dimensions. */
+  if (n >= 4 && !b[0] && !b[1] && b[2] >= 0x08 && b[2] <= 0x0e && b[3] >= 1 && b[3] <= 4) {
+    snprintf(dst, dn, "it looks like an IDX data file, not a model (first bytes %s)", hex);
+    return;
+  }
+  /* Text: printable ASCII, blanks and well-formed UTF-8 (a sequence cut
+   * by the end of the sample counts as well-formed). */
+  int text = n > 0;
+  for (size_t i = 0; i < n && text; i++) {
+    const unsigned char c = b[i];
+    size_t more = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+    if (c < 0x20 ? !(c == '\n' || c == '\r' || c == '\t') : c == 0x7f || (c >= 0x80 && !more))
+      text = 0;
+    for (; more && text && i + 1 < n; more--)
+      if ((b[++i] & 0xc0) != 0x80) text = 0;
+  }
+  if (text) {
+    char shown[17];
+    size_t m = n < 16 ? n : 16;
+    for (size_t i = 0; i < m; i++) {
+      unsigned char c = b[i];
+      shown[i] = (c < 0x20 || c > 0x7e) ? (c < 0x20 ? ' ' : '?') : (char)c;
+    }
+    shown[m] = '\0';
+    snprintf(dst, dn, "it looks like text (\"%s\")", shown);
+    return;
+  }
+  snprintf(dst, dn, "its first bytes are %s", hex);
+}
+
+/* A length that cannot be right (over the limit, past the end) on a file
+ * whose header does not start with '{' (which the format requires): the
+ * file is something else, and saying what helps more than the number. */
+static int not_safetensors(const char *path, FILE *fp, const unsigned char len8[8]) {
+  unsigned char b[16];
+  memcpy(b, len8, 8);
+  size_t n = 8 + fread(b + 8, 1, 8, fp);
+  if (n > 8 && b[8] == '{') return 0;
+  char what[160];
+  describe_start(b, n, what, sizeof what);
+  return mupc__fail(MUPC_EFORMAT,
+                    "%s: not a safetensors file (those start with an 8-byte header length, then "
+                    "a JSON header, '{'); %s",
+                    path, what);
+}
+
 /* Reads and checks the 8-byte length and the header text (malloc'd, NUL
  * terminated). *data_size is what follows the header. */
 static int read_header_text(const char *path, FILE *fp, char **text, size_t *len,
@@ -760,6 +838,9 @@ static int read_header_text(const char *path, FILE *fp, char **text, size_t *len
     return mupc__fail(MUPC_EIO, "%s: read failed: %s", path,
                       ferror(fp) ? strerror(errno) : "file shrank while reading");
   const uint64_t n = load_le64(len8);
+  int other;
+  if ((n > ST_MAX_HEADER || n > size - 8) && (other = not_safetensors(path, fp, len8)))
+    return other;
   if (n > ST_MAX_HEADER)
     return mupc__fail(MUPC_EFORMAT,
                       "%s: header length %" PRIu64 " is over the limit of %" PRIu64 " bytes", path,

@@ -38,6 +38,10 @@ assert d['device']['tuned'] is False
   run "$mupc" bench --device "$dev" $small
   [ "$rc" -eq 0 ] && grep -q '^enqueues    7 per inference step' "$tmp/out" &&
     grep -q 'efficiency' "$tmp/out" || fail "$dev: bench text report"
+  # Efficiency says what it is a ratio of, and why it may exceed 1.
+  grep -Eq '^efficiency  [0-9.]+ = dense GFLOP/s / SGEMM GFLOP/s \(executed: [0-9.]+\)\. Above 1 when the$' \
+    "$tmp/out" && grep -q 'wavefront skips work the dense count includes' "$tmp/out" ||
+    fail "$dev: bench must explain efficiency"
 done
 
 run "$mupc" bench --steps 0
@@ -47,6 +51,13 @@ run "$mupc" bench --width 0
 [ "$rc" -eq 2 ] && grep -q -- '--width' "$tmp/err" || fail "bench --width 0 must name --width"
 run "$mupc" bench --act swish
 [ "$rc" -eq 2 ] && grep -q 'relu' "$tmp/err" || fail "bench --act swish must list the choices"
+run "$mupc" bench --warmpu 1
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+  grep -qF "mupc bench: unknown flag '--warmpu'; did you mean '--warmup'? (see 'mupc bench --help')" \
+    "$tmp/err" || fail "bench --warmpu: want the closest flag"
+run "$mupc" help bench
+[ "$rc" -eq 0 ] && grep -q '^usage: mupc bench' "$tmp/out" && grep -q 'exceeds 1 when the wavefront' "$tmp/out" ||
+  fail "mupc help bench: want the help, with what efficiency is"
 
 # A hand-written cache entry for PoCL is applied; a broken cache is ignored.
 run "$mupc" devices --device pocl --json

@@ -192,6 +192,66 @@ run "$mupc" train $tiny --steps 50 --optim sgd --lr 1e20 --save "$tmp/div.st" --
   cmp -s "$tmp/a.st" "$tmp/div.st"; } ||
   fail "divergence: want exit 3, 'diverged at step 2' and the old checkpoint untouched"
 
+# ---- what a new user tries ----------------------------------------------
+run "$mupc" help
+{ [ "$rc" -eq 0 ] && grep -q '^usage: mupc <command>' "$out" && grep -q '^  train ' "$out"; } ||
+  fail "mupc help: want the overview on stdout"
+"$mupc" train --help >"$tmp/train-help.txt" 2>&1
+run "$mupc" help train
+{ [ "$rc" -eq 0 ] && [ ! -s "$err" ] && cmp -s "$out" "$tmp/train-help.txt"; } ||
+  fail "mupc help train: want what mupc train --help prints"
+expect_usage_error "unknown command 'nosuch'" "$mupc" help nosuch
+
+# The model as the positional argument, as well as --model.
+run "$mupc" eval "$tmp/a.st" --device "$dev"
+{ [ "$rc" -eq 0 ] && [ "$(accuracy "$out")" = "$train_acc" ]; } || fail "mupc eval FILE"
+expect_usage_error "give FILE or --model FILE, once" "$mupc" eval "$tmp/a.st" --model "$tmp/a.st"
+
+# A misspelt flag: the command, the closest flag and --help, in one line.
+expect_usage_error "mupc train: unknown flag '--stpes'; did you mean '--steps'? (see 'mupc train --help')" \
+  "$mupc" train --stpes 5
+expect_usage_error "mupc eval: unknown flag '--modle'; did you mean '--model'?" \
+  "$mupc" eval --modle "$tmp/a.st"
+expect_usage_error "unknown flag '-steps'; did you mean '--steps'?" "$mupc" train -steps 5
+expect_usage_error "flag '--quiet' takes no value" "$mupc" train --quiet=yes
+expect_usage_error "flag '--s' is ambiguous: --steps, --save" "$mupc" train --s 5
+
+# Enum values in any case.
+run "$mupc" train $tiny --steps 2 --act ReLU --param muPC --optim SGD --lr 0.05 --quiet
+{ [ "$rc" -eq 0 ] && grep -q '^final test accuracy' "$out"; } || fail "--act ReLU --param muPC --optim SGD"
+
+# JSON numbers in their shortest round-trip form: floats (train_loss,
+# energy) as floats, doubles as doubles; never %.17g noise.
+run "$mupc" eval "$tmp/a.st" --device "$dev" --json
+cat "$tmp/m.jsonl" "$out" >"$tmp/all.json"
+if ! python3 - "$tmp/all.json" >"$err" 2>&1 <<'EOF'
+import json, struct, sys
+def f32(x): return struct.unpack("f", struct.pack("f", x))[0]
+def shortest(x, single):
+    for d in range(1, 18):
+        t = "%.*g" % (d, x)
+        if (f32(float(t)) == x) if single else float(t) == x:
+            break
+    return t if any(c in t for c in ".eE") else t + ".0"
+for line in open(sys.argv[1]):
+    for key, value in json.loads(line, parse_float=lambda s: ("float", s)).items():
+        if isinstance(value, tuple):
+            text, single = value[1], key in ("train_loss", "energy")
+            x = f32(float(text)) if single else float(text)
+            assert text == shortest(x, single), (key, text, shortest(x, single))
+EOF
+then
+  fail "JSON numbers: not the shortest round-trip form"
+fi
+
+# A file that is not safetensors says so, and what it looks like.
+gzip -c "$tmp/a.st" >"$tmp/a.st.gz"
+expect_usage_error "not a safetensors file" "$mupc" eval "$tmp/a.st.gz"
+grep -q 'looks like gzip data' "$err" || fail "eval of a gzip file: want 'looks like gzip data'"
+printf 'layers.0.weight = [[1, 2], [3, 4]]\n' >"$tmp/text.st"
+expect_usage_error "not a safetensors file" "$mupc" eval "$tmp/text.st"
+grep -q 'looks like text ("layers.0.weight ")' "$err" || fail "eval of a text file: want 'looks like text'"
+
 # ---- flag and data errors: exit 2, one line ------------------------------
 expect_usage_error "'--bogus'" "$mupc" train --bogus
 expect_usage_error "'--width'" "$mupc" train --width

@@ -1,5 +1,6 @@
 /* The CLI's shared helpers: strict flag parsing with its exact messages,
- * exit codes, byte formatting and the build-log report. */
+ * the line for a flag getopt refused, JSON numbers, exit codes, byte
+ * formatting and the build-log report. */
 #include "cli/cli.h"
 #include "internal.h"
 #include "testdev.h"
@@ -11,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <getopt.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,11 +227,117 @@ static void test_report_prints_the_build_log(void **state) {
   mupc_ctx_free(ctx);
 }
 
+/* getopt_long over words (opterr 0, as main() sets it) with a few of
+ * train's flags, then cli_bad_flag on what it refused: the exit code, and
+ * the line in `captured`. -1 if nothing was refused. */
+static int refuse(const char *const *words) {
+  static const struct option opts[] = {
+      {"steps", required_argument, NULL, 1},
+      {"save", required_argument, NULL, 2},
+      {"seed", required_argument, NULL, 3},
+      {"quiet", no_argument, NULL, 4},
+      {"json", no_argument, NULL, 5},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  char *argv[16] = {"mupc train"};
+  int argc = 1;
+  while (*words && argc < 15)
+    argv[argc++] = (char *)*words++;
+  argv[argc] = NULL;
+  optind = 0; /* forget any half-read cluster of an earlier call */
+  opterr = 0;
+  int c, rc = -1;
+  capture_begin();
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+    if (c == '?' || c == ':') {
+      rc = cli_bad_flag("train", argc, argv, opts);
+      break;
+    }
+  capture_end();
+  return rc;
+}
+
+static void test_bad_flag_lines(void **state) {
+  (void)state;
+  static const struct {
+    const char *words[5];
+    const char *line;
+  } cases[] = {
+      {{"--stpes", "5"},
+       "unknown flag '--stpes'; did you mean '--steps'? (see 'mupc train --help')"},
+      {{"--quiet", "--STEPS", "5"},
+       "unknown flag '--STEPS'; did you mean '--steps'? (see 'mupc train --help')"},
+      {{"--sed=1"}, "unknown flag '--sed'; did you mean '--seed'? (see 'mupc train --help')"},
+      {{"--bogus"}, "unknown flag '--bogus' (see 'mupc train --help')"},
+      {{"--steps"}, "flag '--steps' needs a value (see 'mupc train --help')"},
+      {{"--quiet=1"}, "flag '--quiet' takes no value, got '--quiet=1' (see 'mupc train --help')"},
+      {{"--s", "1"}, "flag '--s' is ambiguous: --steps, --save, --seed (see 'mupc train --help')"},
+      {{"--json", "-x"}, "unknown flag '-x' (see 'mupc train --help')"},
+      {{"--json", "-steps", "5"},
+       "unknown flag '-steps'; did you mean '--steps'? (see 'mupc train --help')"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char want[256];
+    snprintf(want, sizeof want, "mupc train: %s\n", cases[i].line);
+    assert_int_equal(refuse(cases[i].words), CLI_EXIT_USAGE);
+    assert_string_equal(captured, want);
+  }
+  /* Abbreviations getopt accepts are not refused. */
+  static const char *const fine[] = {"--ste", "5", "--qui", "--json", NULL};
+  assert_int_equal(refuse(fine), -1);
+}
+
+static void test_json_numbers(void **state) {
+  (void)state;
+  static const struct {
+    double v;
+    const char *text;
+  } doubles[] = {
+      {0.5355, "0.5355"},
+      {0.1, "0.1"},
+      {1.0, "1.0"},
+      {-0.0, "-0.0"},
+      {-2.5e-7, "-2.5e-07"},
+      {1e300, "1e+300"},
+      {1.0 / 3, "0.3333333333333333"},
+  };
+  for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++) {
+    json_object *o = cli_json_double(doubles[i].v);
+    assert_non_null(o);
+    assert_string_equal(json_object_to_json_string(o), doubles[i].text);
+    assert_true(json_object_get_double(o) == doubles[i].v);
+    json_object_put(o);
+  }
+  /* A float's shortest form as a float, not as the double it widens to
+   * (0.1f is 0.100000001490116…). */
+  static const struct {
+    float v;
+    const char *text;
+  } floats[] = {
+      {0.1f, "0.1"},
+      {0.336993f, "0.336993"},
+      {1.0f / 3, "0.33333334"},
+      {16777216.0f, "16777216.0"},
+  };
+  for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+    json_object *o = cli_json_float(floats[i].v);
+    assert_non_null(o);
+    assert_string_equal(json_object_to_json_string(o), floats[i].text);
+    json_object_put(o);
+  }
+  assert_null(cli_json_double(NAN));
+  assert_null(cli_json_double(INFINITY));
+  assert_null(cli_json_float(-INFINITY));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_int),
       cmocka_unit_test(test_parse_u64),
       cmocka_unit_test(test_parse_float),
+      cmocka_unit_test(test_bad_flag_lines),
+      cmocka_unit_test(test_json_numbers),
       cmocka_unit_test(test_format_bytes),
       cmocka_unit_test(test_exit_codes),
       cmocka_unit_test(test_error_lines),

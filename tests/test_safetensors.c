@@ -545,6 +545,39 @@ static void test_read_short_files(void **state) {
   assert_int_equal(mupc_st_read(p, NULL), MUPC_EINVAL);
 }
 
+/* A file of another kind (its first 8 bytes read as an absurd header
+ * length) is named as not safetensors, with what it looks like; a real
+ * header's '{' after a bad length keeps the length's own message. */
+static void test_read_other_formats(void **state) {
+  (void)state;
+  static const struct {
+    const char *name;
+    const char *bytes;
+    size_t n;
+    const char *looks;
+  } other[] = {
+      {"m.st.gz", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10,
+       "looks like gzip data (first bytes 1f 8b 08 00 00 00 00 00)"},
+      {"m.pt", "PK\x03\x04\x14\x00\x00\x00\x08\x00", 10, "zip archive"},
+      {"m.pkl", "\x80\x02}q\x00(X\x01\x00\x00", 10, "Python pickle"},
+      {"m.npy", "\x93NUMPY\x01\x00v\x00{'descr'", 18, "NumPy .npy"},
+      {"m.h5", "\x89HDF\r\n\x1a\n\x00\x00", 10, "HDF5"},
+      {"images", "\x00\x00\x08\x03\x00\x00\x00\x40\x00\x00", 10, "IDX data file"},
+      {"m.json", "{\"layers.0.weight\": []}\n", 24, "looks like text (\"{\"layers.0.weigh\")"},
+      {"notes.txt", "caf\303\251 au lait, \342\202\2543", 19, "looks like text"},
+      {"noise", "\xf1\x93\xdb\x25\xc8\x40\xe5\xc1\x01\xff", 10,
+       "its first bytes are f1 93 db 25 c8 40 e5 c1"},
+  };
+  char p[512];
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+    write_raw(in_tmp(p, sizeof p, other[i].name), other[i].bytes, other[i].n);
+    expect_read_fail(p, MUPC_EFORMAT, "not a safetensors file");
+    assert_non_null(strstr(mupc_errmsg(), other[i].looks));
+  }
+  write_st(in_tmp(p, sizeof p, "long.safetensors"), 1000, "{\"a\":", 0);
+  expect_read_fail(p, MUPC_EFORMAT, "header length 1000 runs past the end of the file");
+}
+
 /* Entries used below: 4 bytes at [0,4] and [4,8]. */
 #define T4(name, b, e)                                                                             \
   "\"" name "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" #b "," #e "]}"
@@ -676,6 +709,7 @@ int main(void) {
       cmocka_unit_test(test_write_into_readonly_dir),
       cmocka_unit_test(test_write_refuses_bad_input),
       cmocka_unit_test(test_read_short_files),
+      cmocka_unit_test(test_read_other_formats),
       cmocka_unit_test(test_read_bad_headers),
       cmocka_unit_test(test_read_longest_name),
   };

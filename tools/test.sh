@@ -7,7 +7,10 @@
 #   tools/test.sh [meson test arguments, e.g. a test name]
 #
 # MUPC_BUILD_DIR chooses the build directory (default: build). CI=true turns
-# warnings into errors. Ends with a line "N passed, N failed, N skipped".
+# warnings into errors and runs cold: PoCL's kernel cache, mupc's tuning
+# cache and every other cache under XDG_CACHE_HOME (Mesa's shaders) start
+# empty in a temporary directory. Ends with a line "N passed, N failed,
+# N skipped".
 #
 # Without arguments it then also builds the library and the host tests with
 # AddressSanitizer and UndefinedBehaviorSanitizer in build-asan
@@ -62,7 +65,16 @@ unset MUPC_DEVICE
 log=$(mktemp)
 asan_log=$(mktemp)
 no_icd=$(mktemp -d)
-trap 'rm -rf "$log" "$asan_log" "$no_icd"' EXIT
+cold=$(mktemp -d)
+trap 'rm -rf "$log" "$asan_log" "$no_icd" "$cold"' EXIT
+# A test that passes only because a kernel or a tuning is already cached
+# (on the developer's machine, or left by an earlier CI job on the same
+# runner) must fail in CI: there every cache starts empty.
+if [ "${CI:-}" = true ]; then
+  export POCL_CACHE_DIR="$cold/pocl" MUPC_TUNE_CACHE="$cold/mupc/tune.json" \
+    XDG_CACHE_HOME="$cold/xdg" MESA_SHADER_CACHE_DIR="$cold/mesa"
+  echo "test.sh: CI=true: caches start empty in $cold"
+fi
 set +e
 meson test -C "$build_dir" --print-errorlogs "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -106,6 +118,7 @@ xpass=$(total 'Unexpected Pass')
 timeout=$(total 'Timeout')
 skipped=$(total 'Skipped')
 failed=$((fail + xpass + timeout + extra_failed))
+echo "test.sh: $((SECONDS / 60)) min $((SECONDS % 60)) s in all, the builds included"
 echo "$((ok + xfail + extra_passed)) passed, $failed failed, $skipped skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
   exit 1

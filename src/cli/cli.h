@@ -16,10 +16,10 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
 /* The subcommands: X(name, one-line summary). Adding one is one row here,
  * a function `int cli_<name>(int argc, char **argv)` and its file in
- * src/cli/meson.build. argv[0] is "mupc <name>" and optind is reset, so
- * getopt_long works as in a program of its own and prints its one-line
- * complaint about a bad flag under that name: on '?' (or ':') just
- * `return CLI_EXIT_USAGE;`. */
+ * src/cli/meson.build. argv[0] is "mupc <name>", optind is reset and
+ * opterr is 0, so getopt_long works as in a program of its own but keeps
+ * quiet about a bad flag: on '?' (or ':')
+ * `return cli_bad_flag(CMD, argc, argv, options);` says what was wrong. */
 #define CLI_COMMANDS(X)                                                                            \
   X(devices, "list the OpenCL devices; * marks the default")                                       \
   X(bench, "time training steps on synthetic data; GFLOP/s and efficiency")                        \
@@ -44,6 +44,22 @@ int cli_exit_code(int status);
  * library left no detail) and, for MUPC_EBUILD with a context, the
  * compiler's build log after it. Returns cli_exit_code(status). */
 int cli_report(const char *cmd, int status, const mupc_ctx *ctx);
+
+struct option;
+struct json_object;
+
+/* After getopt_long (with opterr = 0, as main() sets it) returned '?' or
+ * ':' for opts: one line naming the flag and what is wrong with it
+ * (unknown, with the closest known flag; ambiguous; missing its value;
+ * given a value it takes none), pointing to 'mupc <cmd> --help'. Returns
+ * CLI_EXIT_USAGE. */
+int cli_bad_flag(const char *cmd, int argc, char *const *argv, const struct option *opts);
+
+/* JSON numbers in the shortest text that reads back to the same double, or
+ * (cli_json_float) to the same float: 0.5355, not 0.53549999999999998.
+ * NULL, which json-c writes as null, for NaN and infinities. */
+struct json_object *cli_json_double(double v);
+struct json_object *cli_json_float(float v);
 
 /* Strict flag values: the whole text must be a number in range, no blanks,
  * no trailing characters. On failure they print

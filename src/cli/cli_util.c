@@ -4,7 +4,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -126,6 +128,153 @@ int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_ran
   char want[96];
   describe_range(range, want, sizeof want);
   return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected a number %s, got '%s'", flag, want, text);
+}
+
+/* ---- a flag getopt_long refused ---------------------------------------- */
+
+/* Optimal string alignment distance, ignoring ASCII case: a swap of two
+ * neighbouring letters ("stpes") counts as one edit, as it is one slip. */
+static int flag_distance(const char *a, size_t na, const char *b) {
+  enum { MAXLEN = 40 };
+  size_t nb = strlen(b);
+  if (na > MAXLEN || nb > MAXLEN) return INT_MAX;
+  int d[MAXLEN + 1][MAXLEN + 1];
+  for (size_t i = 0; i <= na; i++)
+    d[i][0] = (int)i;
+  for (size_t j = 0; j <= nb; j++)
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= na; i++)
+    for (size_t j = 1; j <= nb; j++) {
+      int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
+      int best = d[i - 1][j - 1] + (ai != bj);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
+          tolower((unsigned char)a[i - 2]) == bj && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  return d[na][nb];
+}
+
+/* The known flag closest to name[0 … n-1], or NULL when none is close
+ * enough to be a slip rather than another word: about one edit in three
+ * letters, at least one. */
+static const struct option *closest_flag(const char *name, size_t n, const struct option *opts) {
+  const struct option *best = NULL;
+  int best_d = (int)(n <= 3 ? 1 : n <= 7 ? 2 : 3) + 1;
+  for (const struct option *o = opts; o->name; o++) {
+    int d = flag_distance(name, n, o->name);
+    if (d < best_d) best_d = d, best = o;
+  }
+  return best;
+}
+
+/* The line for "--" + word if getopt_long refused it: unknown (with the
+ * closest flag), ambiguous, missing its value (at_end: nothing follows it)
+ * or given one it takes none. -1 if it is a correct use of a flag, so the
+ * refused flag must be another one. */
+static int bad_long_flag(const char *cmd, const char *word, int at_end, const struct option *opts) {
+  const char *eq = strchr(word, '=');
+  const size_t n = eq ? (size_t)(eq - word) : strlen(word);
+  const struct option *match = NULL;
+  int prefixes = 0;
+  for (const struct option *o = opts; o->name; o++) {
+    if (strncmp(o->name, word, n)) continue;
+    if (!o->name[n]) { /* an exact match wins over longer names */
+      match = o, prefixes = 1;
+      break;
+    }
+    match = o, prefixes++;
+  }
+  if (prefixes > 1) {
+    char names[512] = "";
+    size_t used = 0;
+    for (const struct option *o = opts; o->name && used < sizeof names; o++)
+      if (!strncmp(o->name, word, n))
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s--%s", used ? ", " : "",
+                                 o->name);
+    return cli_error(CLI_EXIT_USAGE, cmd, "flag '--%.*s' is ambiguous: %s (see 'mupc %s --help')",
+                     (int)n, word, names, cmd);
+  }
+  if (match) {
+    if (eq && match->has_arg == no_argument)
+      return cli_error(CLI_EXIT_USAGE, cmd,
+                       "flag '--%s' takes no value, got '--%s' (see 'mupc %s --help')", match->name,
+                       word, cmd);
+    if (!eq && match->has_arg == required_argument && at_end)
+      return cli_error(CLI_EXIT_USAGE, cmd, "flag '--%s' needs a value (see 'mupc %s --help')",
+                       match->name, cmd);
+    return -1;
+  }
+  const struct option *near = closest_flag(word, n, opts);
+  if (near)
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "unknown flag '--%.*s'; did you mean '--%s'? (see 'mupc %s --help')", (int)n,
+                     word, near->name, cmd);
+  return cli_error(CLI_EXIT_USAGE, cmd, "unknown flag '--%.*s' (see 'mupc %s --help')", (int)n,
+                   word, cmd);
+}
+
+/* Whether w is a cluster of short flags ("-x", "-steps") holding c. */
+static int short_cluster(const char *w, int c) {
+  return w && w[0] == '-' && w[1] && w[1] != '-' && c && strchr(w + 1, c);
+}
+
+int cli_bad_flag(const char *cmd, int argc, char *const *argv, const struct option *opts) {
+  /* glibc's getopt_long steps past a refused long flag, so it is
+   * argv[optind - 1]; a refused short flag is optopt, in argv[optind - 1]
+   * if it ended its cluster, else in argv[optind]. */
+  const char *prev = optind >= 2 && optind - 1 < argc ? argv[optind - 1] : NULL;
+  const char *next = optind >= 1 && optind < argc ? argv[optind] : NULL;
+  if (prev && prev[0] == '-' && prev[1] == '-' && prev[2]) {
+    int code = bad_long_flag(cmd, prev + 2, optind >= argc, opts);
+    if (code >= 0) return code;
+  }
+  const char *word = short_cluster(prev, optopt) && prev[strlen(prev) - 1] == optopt ? prev
+                     : short_cluster(next, optopt)                                   ? next
+                                                                                     : NULL;
+  /* "-steps" reads as -s -t -e ...; the user meant a long flag. */
+  if (word && word[2] && word[1] == optopt) {
+    const size_t n = strcspn(word + 1, "=");
+    const struct option *near = closest_flag(word + 1, n, opts);
+    if (near)
+      return cli_error(CLI_EXIT_USAGE, cmd,
+                       "unknown flag '%.*s'; did you mean '--%s'? (see 'mupc %s --help')",
+                       (int)n + 1, word, near->name, cmd);
+  }
+  if (optopt > ' ' && optopt < 127)
+    return cli_error(CLI_EXIT_USAGE, cmd, "unknown flag '-%c' (see 'mupc %s --help')", optopt, cmd);
+  return cli_error(CLI_EXIT_USAGE, cmd, "bad flag '%s' (see 'mupc %s --help')", prev ? prev : "",
+                   cmd);
+}
+
+/* ---- JSON numbers -------------------------------------------------------- */
+
+/* The first of %.1g … %.17g that strtod (as_float: strtof) reads back to v;
+ * %.17g always does for a double and %.9g for a float. Then ".0" if that
+ * looks like an integer, as json-c writes doubles, so readers keep it a
+ * float. */
+static void shortest(double v, int as_float, char *dst, size_t n) {
+  for (int digits = 1; digits <= 17; digits++) {
+    snprintf(dst, n, "%.*g", digits, v);
+    if (as_float ? strtof(dst, NULL) == (float)v : strtod(dst, NULL) == v) break;
+  }
+  if (!strpbrk(dst, ".eE") && strlen(dst) + 2 < n) strcat(dst, ".0");
+}
+
+json_object *cli_json_double(double v) {
+  char text[40];
+  if (!isfinite(v)) return NULL;
+  shortest(v, 0, text, sizeof text);
+  return json_object_new_double_s(v, text);
+}
+
+json_object *cli_json_float(float v) {
+  char text[40];
+  if (!isfinite(v)) return NULL;
+  shortest((double)v, 1, text, sizeof text);
+  return json_object_new_double_s((double)v, text);
 }
 
 void cli_format_bytes(uint64_t bytes, char *dst, size_t n) {

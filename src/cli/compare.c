@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
     case O_MARKDOWN: o->markdown = 1; break;
     case 'h':
     case O_HELP: *want_help = 1; break;
-    default: rc = CLI_EXIT_USAGE; break;
+    default: rc = cli_bad_flag(CMD, argc, argv, opts); break;
     }
   }
   free(opts);
@@ -227,7 +227,7 @@ static void agreement(row *rows, int n, int steps) {
   }
 }
 
-static json_object *num_or_null(double v) { return isnan(v) ? NULL : json_object_new_double(v); }
+static json_object *num_or_null(double v) { return cli_json_double(v); }
 
 static void print_json(const row *rows, int n) {
   json_object *root = json_object_new_object(), *arr = json_object_new_array();
@@ -241,7 +241,8 @@ static void print_json(const row *rows, int n) {
     json_object_object_add(o, "driver", json_object_new_string(r->driver));
     json_object_object_add(o, "seconds_per_step_median", ok ? num_or_null(r->sec_median) : NULL);
     json_object_object_add(o, "gflops_dense", ok ? num_or_null(r->gflops) : NULL);
-    json_object_object_add(o, "final_train_loss", ok ? num_or_null(r->train_loss) : NULL);
+    /* The loss is a float from the device: its shortest form as a float. */
+    json_object_object_add(o, "final_train_loss", ok ? cli_json_float((float)r->train_loss) : NULL);
     json_object_object_add(o, "final_test_acc", ok ? num_or_null(r->test_acc) : NULL);
     json_object_object_add(o, "max_rel_weight_diff", num_or_null(r->weight_diff));
     json_object_object_add(o, "max_rel_loss_diff", num_or_null(r->loss_diff));

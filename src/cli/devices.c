@@ -187,7 +187,7 @@ int cli_devices(int argc, char **argv) {
       help();
       return CLI_EXIT_OK;
     default:
-      return CLI_EXIT_USAGE;
+      return cli_bad_flag(CMD, argc, argv, options);
     }
   }
   if (optind < argc)

@@ -6,7 +6,6 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +13,13 @@
 #define CMD "eval"
 
 static void help(void) {
-  fputs("usage: mupc eval --model FILE [--data DIR] [--device SPEC] [--batch B] [--json]\n\n"
+  fputs("usage: mupc eval FILE [--data DIR] [--device SPEC] [--batch B] [--json]\n"
+        "       mupc eval --model FILE [flags]\n\n"
         "Builds the network a 'mupc train --save' checkpoint describes, predicts the\n"
         "whole test set feedforward and prints the accuracy (argmax) and the loss\n"
         "(1/2 mean ||y - yhat||^2 for mse, -mean log p(label) for ce).\n\n"
-        "  --model FILE   a safetensors checkpoint with mupc metadata (required)\n"
+        "  FILE, --model FILE\n"
+        "                 a safetensors checkpoint with mupc metadata (required)\n"
         "  --data DIR     directory with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte\n"
         "                 (or .gz) [the data directory recorded in the checkpoint]\n"
         "  --device SPEC  P:D, cpu, gpu, or part of a platform/vendor/device name\n"
@@ -69,13 +70,22 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
       o->json = 1;
       break;
     default:
-      return CLI_EXIT_USAGE; /* getopt said why */
+      return cli_bad_flag(CMD, argc, argv, long_options);
     }
   }
+  /* The model may come as the one positional argument, mupc eval FILE. */
+  if (optind < argc && !o->model)
+    o->model = argv[optind++];
+  else if (optind < argc && optind + 1 == argc)
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "two models, --model %s and '%s': give FILE or --model FILE, once", o->model,
+                     argv[optind]);
   if (optind < argc)
     return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s' (see 'mupc eval --help')",
                      argv[optind]);
-  if (!o->model) return cli_error(CLI_EXIT_USAGE, CMD, "--model FILE is required");
+  if (!o->model)
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "no model: give FILE or --model FILE (see 'mupc eval --help')");
   return CLI_EXIT_OK;
 }
 
@@ -88,10 +98,9 @@ static int print_json(const eval_opts *o, const ckpt_meta *m, const char *data,
   json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(m->p.algo)));
   json_object_object_add(j, "step", json_object_new_int64(m->step));
   json_object_object_add(j, "samples", json_object_new_int(ev->count));
-  json_object_object_add(j, "test_acc", json_object_new_double(ev->acc));
+  json_object_object_add(j, "test_acc", cli_json_double(ev->acc));
   /* JSON has no NaN: a diverged model's loss is null. */
-  json_object_object_add(j, "test_loss",
-                         isfinite(ev->loss) ? json_object_new_double(ev->loss) : NULL);
+  json_object_object_add(j, "test_loss", cli_json_double(ev->loss));
   puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(j);
   return CLI_EXIT_OK;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <math.h>
 #include <string.h>
 
 int metrics_open(metrics *m, const char *cmd, const char *path) {
@@ -17,18 +16,14 @@ int metrics_open(metrics *m, const char *cmd, const char *path) {
   return cli_error(CLI_EXIT_USAGE, cmd, "--metrics: cannot create %s: %s", path, strerror(errno));
 }
 
-static json_object *number(double v) {
-  return isfinite(v) ? json_object_new_double(v) : NULL;
-}
-
 static void add(json_object *o, const char *key, json_object *v) {
   /* A NULL value is JSON null; json-c takes ownership either way. */
   json_object_object_add(o, key, v);
 }
 
 static void add_eval(json_object *o, const eval_result *ev) {
-  add(o, "test_acc", number(ev->acc));
-  add(o, "test_loss", number(ev->loss));
+  add(o, "test_acc", cli_json_double(ev->acc));
+  add(o, "test_loss", cli_json_double(ev->loss));
 }
 
 /* Writes one line and flushes it, so a full disk shows at once and a
@@ -51,9 +46,10 @@ int metrics_step(metrics *m, const char *cmd, int64_t step, int64_t epoch,
   if (!o) return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: out of memory");
   add(o, "step", json_object_new_int64(step));
   add(o, "epoch", json_object_new_int64(epoch));
-  add(o, "train_loss", number(st->train_loss));
-  add(o, "energy", number(st->energy));
-  add(o, "seconds", number(seconds));
+  /* Floats as floats: the shortest text of the float, not of the double. */
+  add(o, "train_loss", cli_json_float(st->train_loss));
+  add(o, "energy", cli_json_float(st->energy));
+  add(o, "seconds", cli_json_double(seconds));
   if (ev) add_eval(o, ev);
   return emit(m, cmd, o);
 }
@@ -66,7 +62,7 @@ int metrics_final(metrics *m, const char *cmd, int64_t step, const eval_result *
   add(o, "final", json_object_new_boolean(1));
   add(o, "step", json_object_new_int64(step));
   add_eval(o, ev);
-  add(o, "seconds", number(seconds));
+  add(o, "seconds", cli_json_double(seconds));
   return emit(m, cmd, o);
 }
 

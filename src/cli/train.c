@@ -231,7 +231,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     }
     if (cli_net_flag(CMD, id, optarg, &o->p, &code)) continue;
     if (id < O_FIRST || id >= O_END)
-      code = CLI_EXIT_USAGE; /* getopt said why */
+      code = cli_bad_flag(CMD, argc, argv, all);
     else {
       o->given[id - O_FIRST] = 1;
       code = parse_flag(id, optarg, o);

@@ -57,7 +57,7 @@ int cli_tune(int argc, char **argv) {
     case O_SHOW: show = 1; break;
     case 'h':
     case O_HELP: show = -1; break;
-    default: rc = CLI_EXIT_USAGE; break;
+    default: rc = cli_bad_flag(CMD, argc, argv, opts); break;
     }
   }
   free(opts);

@@ -3,7 +3,8 @@
  * and the strict number parsers of src/cli/cli_util.c on every word.
  *
  * Input: argv words separated by newlines or NULs (so a word may hold
- * blanks, which the parsers must refuse). Properties: no crash, leak or
+ * blanks, which the parsers must refuse). A flag getopt_long refuses goes
+ * to cli_bad_flag, as in the subcommands. Properties: no crash, leak or
  * undefined behaviour; every parse returns 0 or the usage status 2; a value
  * that parses lies in its flag's documented range and is finite; a parser
  * that refuses leaves its output as it was. */
@@ -104,6 +105,7 @@ static int parse_command_line(int argc, char **argv, mupc_net_params *p) {
   /* 0, not 1: glibc's getopt then forgets everything about the previous
    * argv, including a half-read cluster of short options. */
   optind = 0;
+  opterr = 0; /* as main() runs the subcommands: cli_bad_flag reports */
   while (rc == CLI_EXIT_OK && (opt = getopt_long(argc, argv, "qs:", opts, NULL)) != -1) {
     if (cli_net_flag("fuzz", opt, optarg, p, &rc)) {
       check_status(rc, "cli_net_flag");
@@ -116,7 +118,11 @@ static int parse_command_line(int argc, char **argv, mupc_net_params *p) {
     case O_LIMIT: rc = cli_parse_u64("fuzz", "--limit", optarg, &limit); break;
     case O_QUIET: break;
     case O_NAME: FUZZ_CHECK(optarg != NULL, "--name without a value"); break;
-    default: rc = CLI_EXIT_USAGE; break; /* '?': getopt printed why */
+    default:
+      rc = cli_bad_flag("fuzz", argc, argv, opts);
+      check_status(rc, "cli_bad_flag");
+      FUZZ_CHECK(rc == CLI_EXIT_USAGE, "a refused flag passed");
+      break;
     }
   }
   free(opts);
