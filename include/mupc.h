@@ -321,19 +321,50 @@ void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, u
 
 typedef struct mupc_dataset {
   int count;       /* samples */
-  int dim;         /* rows * cols */
-  int rows, cols;
+  int dim;         /* input values per sample: the product of its dimensions */
+  int rows, cols;  /* the first dimension after the count, and the product of the rest */
   int classes;
   float *x;        /* (count, dim), normalised (v/255 - mean) / std */
-  uint8_t *labels; /* (count) */
+  int32_t *labels; /* (count), each in 0 … classes-1 */
 } mupc_dataset;
 
-/* Reads an IDX image file and label file (raw, or gzip when the name ends
- * in .gz). Validates magic, element type, dimensions, counts and labels <
- * classes. */
+/* Data set layouts in a directory (README "Data" gives the exact files). */
+typedef enum mupc_data_format {
+  MUPC_DATA_AUTO = 0, /* decided by the files the directory holds */
+  MUPC_DATA_IDX,      /* {train,t10k}-images-idxN-ubyte + labels-idx1-ubyte[.gz] */
+  MUPC_DATA_CIFAR10,  /* data_batch_1 … 5.bin, test_batch.bin */
+  MUPC_DATA_CIFAR100, /* train.bin, test.bin */
+  MUPC_DATA_TENSORS,  /* train.safetensors, test.safetensors with x and y */
+} mupc_data_format;
+const char *mupc_data_format_name(mupc_data_format f);
+/* -1 if the name is unknown (any case). */
+int mupc_data_format_from_name(const char *name);
+
+#define MUPC_NORM_MAX 16 /* channels with their own mean and std */
+
+typedef struct mupc_data_opts {
+  mupc_data_format format;
+  int coarse;   /* CIFAR-100: 1 takes the 20 coarse labels, 0 the 100 fine ones */
+  int classes;  /* 0: from the data (CIFAR's own count, else max label + 1) */
+  int channels; /* entries of mean and std: 1 for all values, or one per channel */
+  float mean[MUPC_NORM_MAX], std[MUPC_NORM_MAX];
+} mupc_data_opts;
+
+/* AUTO format, fine labels, classes from the data, one mean 0 and std 1. */
+mupc_data_opts mupc_data_default_opts(void);
+/* Which format dir holds (MUPC_EIO naming what was looked for if none). */
+int mupc_data_detect(const char *dir, mupc_data_format *out);
+/* The training (train = 1) or test split of dir in any format. With
+ * several channels, values are normalised per channel along the axis after
+ * the count whose size is o->channels, else along the last axis. */
+int mupc_dataset_load(const char *dir, int train, const mupc_data_opts *o, mupc_dataset *out);
+
+/* Reads an IDX image file (any rank >= 2, flattened) and label file (raw,
+ * or gzip when the name ends in .gz). Validates magic, element type,
+ * dimensions, counts and labels < classes. */
 int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
                   float std, mupc_dataset *out);
-/* Finds {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in dir. */
+/* IDX files of dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
 int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
                           mupc_dataset *out);
 void mupc_dataset_free(mupc_dataset *d);
@@ -346,7 +377,9 @@ typedef struct mupc_st_tensor {
   char name[128];
   int ndim;
   int64_t shape[4];
-  float *data; /* F32, row-major */
+  float *data;          /* F32, row-major */
+  char dtype[8];        /* as read: "F32", or another type for mupc_dataset_load */
+  unsigned char *bytes; /* the little-endian elements of a non-F32 tensor */
 } mupc_st_tensor;
 
 typedef struct mupc_st_file {

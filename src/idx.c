@@ -3,7 +3,8 @@
  * An IDX file is a 4-byte big-endian magic 0x0000TTNN (TT the element type,
  * NN the number of dimensions), NN big-endian u32 dimensions, then the
  * elements in row-major order. mupc reads only unsigned bytes (TT = 0x08):
- * images have 3 dimensions (count, rows, cols), labels 1 (count). Files whose
+ * images have 2 to 8 dimensions (count, then e.g. rows and cols; flattened
+ * per sample), labels 1 (count). Files whose
  * name ends in ".gz" are read through zlib; anything else is read raw, so a
  * gzip file must be named as one and a raw file must not be.
  *
@@ -22,8 +23,8 @@
 
 enum {
   IDX_TYPE_UBYTE = 0x08,
-  IDX_IMAGE_DIMS = 3,
-  IDX_LABEL_DIMS = 1,
+  IDX_MIN_IMAGE_DIMS = 2,
+  IDX_MAX_DIMS = MUPC__MAX_DIMS,
   IDX_CHUNK = 1 << 16,       /* bytes per read call */
   IDX_FIRST_ALLOC = 1 << 20, /* first payload buffer; grows as data arrives */
 };
@@ -37,7 +38,8 @@ typedef struct idx_file {
 
 /* A validated header. */
 typedef struct idx_header {
-  uint32_t dims[IDX_IMAGE_DIMS];
+  int ndim;
+  uint32_t dims[IDX_MAX_DIMS];
   size_t elements; /* product of the dims */
 } idx_header;
 
@@ -145,13 +147,15 @@ static uint32_t load_be32(const unsigned char *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
 }
 
-/* Reads and validates the magic and the dimensions. `kind` names the
- * expected content ("images", "labels") for the messages. */
-static int idx_read_header(idx_file *f, int ndim, const char *kind, idx_header *h) {
-  unsigned char b[4 * IDX_IMAGE_DIMS];
+/* Reads and validates the magic and min_dims … max_dims dimensions. `kind`
+ * names the expected content ("images", "labels") for the messages. */
+static int idx_read_header(idx_file *f, int min_dims, int max_dims, const char *kind,
+                           idx_header *h) {
+  unsigned char b[4 * IDX_MAX_DIMS];
   size_t got = 0;
   int status = idx_read(f, b, 4, &got);
   if (status != MUPC_OK) return status;
+  const int ndim = got == 4 && b[3] >= min_dims && b[3] <= max_dims ? b[3] : min_dims;
   const uint32_t expected = (uint32_t)IDX_TYPE_UBYTE << 8 | (uint32_t)ndim;
   if (got < 4)
     return mupc__fail(MUPC_EFORMAT,
@@ -164,9 +168,12 @@ static int idx_read_header(idx_file *f, int ndim, const char *kind, idx_header *
     return mupc__fail(MUPC_EFORMAT,
                       "%s: element type 0x%02x, expected 0x08 (unsigned byte) in magic 0x%08x",
                       f->path, (unsigned)b[2], (unsigned)expected);
-  if (b[3] != ndim)
+  if (b[3] != ndim && min_dims == max_dims)
     return mupc__fail(MUPC_EFORMAT, "%s: %u dimensions, expected %d (IDX %s, magic 0x%08x)",
                       f->path, (unsigned)b[3], ndim, kind, (unsigned)expected);
+  if (b[3] != ndim)
+    return mupc__fail(MUPC_EFORMAT, "%s: %u dimensions, expected %d to %d (IDX %s)", f->path,
+                      (unsigned)b[3], min_dims, max_dims, kind);
 
   const size_t dim_bytes = 4 * (size_t)ndim;
   status = idx_read(f, b, dim_bytes, &got);
@@ -192,6 +199,7 @@ static int idx_read_header(idx_file *f, int ndim, const char *kind, idx_header *
     product *= h->dims[i];
   }
   h->elements = product;
+  h->ndim = ndim;
   return MUPC_OK;
 }
 
@@ -250,58 +258,39 @@ ERROR:
   return status;
 }
 
-static int check_args(const char *images_path, const char *labels_path, int classes, float mean,
-                      float std, const mupc_dataset *out) {
-  if (!images_path || !labels_path || !out)
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: images_path, labels_path and out must be set");
-  /* Labels are bytes, so more than 256 classes could never be used. */
-  if (classes < 1 || classes > 256)
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: classes must be in 1 ... 256, got %d", classes);
-  if (!isfinite(mean))
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: mean must be finite, got %g", (double)mean);
-  if (!isfinite(std) || !(std > 0.0f))
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: std must be finite and > 0, got %g",
-                      (double)std);
-  return MUPC_OK;
-}
-
 /* Checks that the sample counts fit the dataset's ints and agree. */
 static int check_shapes(const char *images_path, const idx_header *img, const char *labels_path,
                         const idx_header *lab) {
-  if (img->dims[0] > INT_MAX || (uint64_t)img->dims[1] * img->dims[2] > INT_MAX)
+  const size_t per_sample = img->elements / img->dims[0];
+  if (img->dims[0] > INT_MAX || per_sample > INT_MAX)
     return mupc__fail(MUPC_EFORMAT,
-                      "%s: %u images of %u x %u pixels is too large (at most %d "
-                      "images of %d pixels)",
-                      images_path, (unsigned)img->dims[0], (unsigned)img->dims[1],
-                      (unsigned)img->dims[2], INT_MAX, INT_MAX);
+                      "%s: %u images of %zu values each is too large (at most %d "
+                      "images of %d values)",
+                      images_path, (unsigned)img->dims[0], per_sample, INT_MAX, INT_MAX);
   if (img->dims[0] != lab->dims[0])
     return mupc__fail(MUPC_EFORMAT, "%s has %u labels but %s has %u images, expected equal counts",
                       labels_path, (unsigned)lab->dims[0], images_path, (unsigned)img->dims[0]);
   return MUPC_OK;
 }
 
-int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
-                  float std, mupc_dataset *out) {
-  int status = check_args(images_path, labels_path, classes, mean, std, out);
-  if (status != MUPC_OK) return status;
-
+int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *out) {
   idx_file img = {images_path, NULL, NULL};
   idx_file lab = {labels_path, NULL, NULL};
-  idx_header img_h = {{0}, 0};
-  idx_header lab_h = {{0}, 0};
+  idx_header img_h = {0, {0}, 0};
+  idx_header lab_h = {0, {0}, 0};
   uint8_t *pixels = NULL;
   uint8_t *labels = NULL;
-  float *x = NULL;
+  int32_t *wide = NULL;
 
   /* Both headers first, so a count mismatch is found before the pixels
    * are read. */
-  status = idx_open(&img, images_path);
+  int status = idx_open(&img, images_path);
   if (status != MUPC_OK) goto ERROR;
-  status = idx_read_header(&img, IDX_IMAGE_DIMS, "images", &img_h);
+  status = idx_read_header(&img, IDX_MIN_IMAGE_DIMS, IDX_MAX_DIMS, "images", &img_h);
   if (status != MUPC_OK) goto ERROR;
   status = idx_open(&lab, labels_path);
   if (status != MUPC_OK) goto ERROR;
-  status = idx_read_header(&lab, IDX_LABEL_DIMS, "labels", &lab_h);
+  status = idx_read_header(&lab, 1, 1, "labels", &lab_h);
   if (status != MUPC_OK) goto ERROR;
   status = check_shapes(images_path, &img_h, labels_path, &lab_h);
   if (status != MUPC_OK) goto ERROR;
@@ -315,36 +304,22 @@ int mupc_idx_load(const char *images_path, const char *labels_path, int classes,
   status = idx_close(&lab, 1);
   if (status != MUPC_OK) goto ERROR;
 
-  for (size_t i = 0; i < lab_h.elements; i++) {
-    if (labels[i] >= classes) {
-      status = mupc__fail(MUPC_EFORMAT, "%s: label %u at index %zu, expected < %d classes",
-                          labels_path, (unsigned)labels[i], i, classes);
-      goto ERROR;
-    }
-  }
-
-  x = malloc(img_h.elements * sizeof *x);
-  if (!x) {
-    status = mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu normalised pixels", images_path,
-                        img_h.elements);
+  wide = malloc(lab_h.elements * sizeof *wide);
+  if (!wide) {
+    status = mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu labels", labels_path,
+                        lab_h.elements);
     goto ERROR;
   }
-  /* A table keeps the conversion exactly the same for every pixel value
-   * and is cheaper than dividing per pixel. */
-  float table[256];
-  for (int v = 0; v < 256; v++)
-    table[v] = ((float)v / 255.0f - mean) / std;
-  for (size_t i = 0; i < img_h.elements; i++)
-    x[i] = table[pixels[i]];
-  free(pixels);
+  for (size_t i = 0; i < lab_h.elements; i++)
+    wide[i] = labels[i];
+  free(labels);
 
-  out->count = (int)img_h.dims[0];
-  out->rows = (int)img_h.dims[1];
-  out->cols = (int)img_h.dims[2];
-  out->dim = out->rows * out->cols;
-  out->classes = classes;
-  out->x = x;
-  out->labels = labels;
+  memset(out, 0, sizeof *out);
+  out->ndim = img_h.ndim;
+  for (int d = 0; d < img_h.ndim; d++)
+    out->shape[d] = img_h.dims[d];
+  out->u8 = pixels;
+  out->labels = wide;
   return MUPC_OK;
 
 ERROR:
@@ -352,6 +327,28 @@ ERROR:
   idx_close(&lab, 0);
   free(pixels);
   free(labels);
-  free(x);
+  free(wide);
   return status;
+}
+
+int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
+                  float std, mupc_dataset *out) {
+  if (!images_path || !labels_path || !out)
+    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: images_path, labels_path and out must be set");
+  if (classes < 1)
+    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: classes must be >= 1, got %d", classes);
+  if (!isfinite(mean))
+    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: mean must be finite, got %g", (double)mean);
+  if (!isfinite(std) || !(std > 0.0f))
+    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: std must be finite and > 0, got %g",
+                      (double)std);
+  mupc_data_opts o = mupc_data_default_opts();
+  o.format = MUPC_DATA_IDX;
+  o.classes = classes;
+  o.mean[0] = mean;
+  o.std[0] = std;
+  mupc__raw raw;
+  int status = mupc__idx_read(images_path, labels_path, &raw);
+  if (status != MUPC_OK) return status;
+  return mupc__data_finish(images_path, labels_path, &raw, &o, out);
 }

@@ -64,4 +64,29 @@ int mupc__program_get(mupc_ctx *ctx, const char *const *names, size_t nnames,
 int mupc__program_from_source(mupc_ctx *ctx, const char *source, const char *options,
                               cl_program *out);
 
+/* ---- data sets (dataset.c, idx.c, cifar.c) ---- */
+
+#define MUPC__MAX_DIMS 8
+
+/* A data set as a reader found it, before normalisation. */
+typedef struct mupc__raw {
+  int ndim;
+  int64_t shape[MUPC__MAX_DIMS]; /* shape[0] is the sample count */
+  uint8_t *u8;                   /* the values: exactly one of u8 and f32 */
+  float *f32;
+  int32_t *labels; /* shape[0] of them, each >= 0 */
+  int classes;     /* the format's own class count; 0: max label + 1 */
+} mupc__raw;
+
+void mupc__raw_free(mupc__raw *r);
+/* Checks the labels against the class count and normalises the values
+ * into out (taking raw's buffers). The paths name the files in messages. */
+int mupc__data_finish(const char *x_path, const char *y_path, mupc__raw *raw,
+                      const mupc_data_opts *o, mupc_dataset *out);
+int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *out);
+/* Concatenates n CIFAR binary batches (CIFAR-100 when cifar100 is set). */
+int mupc__cifar_read(const char *const *paths, int n, int cifar100, int coarse, mupc__raw *out);
+/* safetensors with any of the element types data sets use, not only F32. */
+int mupc__st_read(const char *path, int any, mupc_st_file *out);
+
 #endif

@@ -385,11 +385,24 @@ ERROR:
 /* ---- reading ----------------------------------------------------------- */
 
 /* One tensor of the header, before its data is read. */
+/* The element types a reader may accept. Checkpoints take F32 alone; data
+ * sets (dataset.c) also take bytes for pixels and any integer for labels. */
+typedef struct st_dtype {
+  const char *name;
+  unsigned size;
+} st_dtype;
+
+static const st_dtype st_dtypes[] = {
+    {"F32", 4}, {"U8", 1},  {"I8", 1},  {"U16", 2}, {"I16", 2},
+    {"U32", 4}, {"I32", 4}, {"U64", 8}, {"I64", 8},
+};
+
 typedef struct st_entry {
   const char *name; /* owned by the parsed header */
   int ndim;
   int64_t shape[ST_MAX_DIMS];
   uint64_t elements;
+  const st_dtype *dtype;
   uint64_t begin, end;
   size_t order; /* position in the header, to sort ties deterministically */
 } st_entry;
@@ -559,7 +572,8 @@ static int get_uint_array(const char *path, const char *name, json_object *entry
 }
 
 /* Validates one tensor entry on its own (the layout is checked later). */
-static int parse_entry(const char *path, const char *name, json_object *val, st_entry *e) {
+static int parse_entry(const char *path, const char *name, json_object *val, int any,
+                       st_entry *e) {
   if (strlen(name) > ST_MAX_NAME)
     return mupc__fail(MUPC_EFORMAT, "%s: tensor name \"%.32s...\" is %zu characters, at most %d",
                       path, name, strlen(name), ST_MAX_NAME);
@@ -573,9 +587,13 @@ static int parse_entry(const char *path, const char *name, json_object *val, st_
   if (!json_object_is_type(dtype, json_type_string))
     return mupc__fail(MUPC_EFORMAT, "%s: tensor \"%s\": dtype is a JSON %s, expected a string",
                       path, name, json_type_to_name(json_object_get_type(dtype)));
-  if (strcmp(json_object_get_string(dtype), "F32") != 0)
-    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"%s\": dtype %s, only F32 is supported", path,
-                      name, json_object_get_string(dtype));
+  const char *dname = json_object_get_string(dtype);
+  e->dtype = NULL;
+  for (size_t i = 0; i < (any ? sizeof st_dtypes / sizeof st_dtypes[0] : 1); i++)
+    if (strcmp(dname, st_dtypes[i].name) == 0) e->dtype = &st_dtypes[i];
+  if (!e->dtype)
+    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"%s\": dtype %s, only %s supported", path, name,
+                      dname, any ? "F32, U8, I8, U16, I16, U32, I32, U64 and I64 are" : "F32 is");
 
   e->name = name;
   int status = get_uint_array(path, name, val, "shape", ST_MAX_DIMS, e->shape, &e->ndim);
@@ -595,11 +613,13 @@ static int parse_entry(const char *path, const char *name, json_object *val, st_
                       path, name, e->begin, e->end);
   if (shape_elements(e->shape, e->ndim, &e->elements) != 0)
     return mupc__fail(MUPC_EFORMAT, "%s: tensor \"%s\": shape is too large", path, name);
-  if (e->elements * 4 != e->end - e->begin)
+  const uint64_t size = e->dtype->size;
+  if (e->elements > UINT64_MAX / size || e->elements * size != e->end - e->begin)
     return mupc__fail(MUPC_EFORMAT,
                       "%s: tensor \"%s\": shape has %" PRIu64 " elements (%" PRIu64
-                      " bytes of F32) but data_offsets span %" PRIu64 " bytes",
-                      path, name, e->elements, e->elements * 4, e->end - e->begin);
+                      " bytes of %s) but data_offsets span %" PRIu64 " bytes",
+                      path, name, e->elements, e->elements * size, e->dtype->name,
+                      e->end - e->begin);
   return MUPC_OK;
 }
 
@@ -639,8 +659,8 @@ static int check_layout(const char *path, const st_entry *e, size_t n, uint64_t 
 
 /* Splits the header into tensor entries (sorted by offset) and metadata
  * (copied into out). */
-static int parse_root(const char *path, json_object *root, st_entry **entries, size_t *count,
-                      mupc_st_file *out) {
+static int parse_root(const char *path, json_object *root, int any, st_entry **entries,
+                      size_t *count, mupc_st_file *out) {
   json_object *meta = NULL;
   size_t n = (size_t)json_object_object_length(root);
   if (json_object_object_get_ex(root, ST_METADATA, &meta)) n--;
@@ -650,7 +670,7 @@ static int parse_root(const char *path, json_object *root, st_entry **entries, s
   int status = MUPC_OK;
   json_object_object_foreach(root, key, val) {
     if (strcmp(key, ST_METADATA) == 0) continue;
-    status = parse_entry(path, key, val, &e[k]);
+    status = parse_entry(path, key, val, any, &e[k]);
     if (status != MUPC_OK) goto ERROR;
     e[k].order = k;
     k++;
@@ -697,6 +717,18 @@ ERROR:
   return status;
 }
 
+/* A tensor of another type than F32 keeps its little-endian bytes. */
+static int read_raw(const char *path, FILE *fp, const st_entry *e, mupc_st_tensor *t) {
+  const uint64_t bytes = e->end - e->begin;
+  if (bytes > SIZE_MAX || !(t->bytes = malloc((size_t)bytes)))
+    return mupc__fail(MUPC_ENOMEM, "%s: tensor \"%s\": out of memory for %" PRIu64 " bytes", path,
+                      t->name, bytes);
+  if (fread(t->bytes, 1, (size_t)bytes, fp) != (size_t)bytes)
+    return mupc__fail(MUPC_EIO, "%s: tensor \"%s\": read failed: %s", path, t->name,
+                      ferror(fp) ? strerror(errno) : "file shrank while reading");
+  return MUPC_OK;
+}
+
 /* Reads the data section into out->tensors, in offset order. */
 static int read_tensors(const char *path, FILE *fp, const st_entry *e, size_t n,
                         mupc_st_file *out) {
@@ -714,7 +746,13 @@ static int read_tensors(const char *path, FILE *fp, const st_entry *e, size_t n,
     snprintf(t->name, sizeof t->name, "%s", e[i].name);
     t->ndim = e[i].ndim;
     memcpy(t->shape, e[i].shape, sizeof e[i].shape);
+    snprintf(t->dtype, sizeof t->dtype, "%s", e[i].dtype->name);
     if (e[i].elements == 0) continue;
+    if (e[i].dtype != &st_dtypes[0]) {
+      status = read_raw(path, fp, &e[i], t);
+      if (status != MUPC_OK) goto ERROR;
+      continue;
+    }
     t->data = malloc((size_t)e[i].elements * sizeof *t->data);
     if (!t->data) {
       status = mupc__fail(MUPC_ENOMEM, "%s: tensor \"%s\": out of memory for %" PRIu64 " floats",
@@ -867,6 +905,10 @@ static int read_header_text(const char *path, FILE *fp, char **text, size_t *len
 }
 
 int mupc_st_read(const char *path, mupc_st_file *out) {
+  return mupc__st_read(path, 0, out);
+}
+
+int mupc__st_read(const char *path, int any, mupc_st_file *out) {
   if (!path || !out) return mupc__fail(MUPC_EINVAL, "mupc_st_read: path and out must be set");
   mupc_st_file f = {0};
   char *text = NULL;
@@ -883,7 +925,7 @@ int mupc_st_read(const char *path, mupc_st_file *out) {
   if (status != MUPC_OK) goto ERROR;
   status = parse_header(path, text, len, &root);
   if (status != MUPC_OK) goto ERROR;
-  status = parse_root(path, root, &entries, &n, &f);
+  status = parse_root(path, root, any, &entries, &n, &f);
   if (status != MUPC_OK) goto ERROR;
   /* The layout is checked before any data is allocated, so a header that
    * claims huge tensors in a small file costs nothing. */
@@ -905,8 +947,10 @@ ERROR:
 
 void mupc_st_free(mupc_st_file *f) {
   if (!f) return;
-  for (size_t i = 0; i < f->ntensors; i++)
+  for (size_t i = 0; i < f->ntensors; i++) {
     free(f->tensors[i].data);
+    free(f->tensors[i].bytes);
+  }
   free(f->tensors);
   for (size_t i = 0; i < f->nmeta; i++) {
     free(f->meta_keys[i]);
