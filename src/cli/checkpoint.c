@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 
 #include "cli.h"
+#include "evaluate.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -262,8 +263,12 @@ static int fetch_all(mupc_net *net, mupc_st_file *f) {
 
 /* ---- saving -------------------------------------------------------------- */
 
+/* The data keys after the table's fields; optional on reading. */
+#define NDATA_KEYS 3
+#define NORM_TEXT_MAX (2 * MUPC_NORM_MAX * 16)
+
 static void fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_MAX],
-                      const char **keys, const char **vals) {
+                      char *norm, const char **keys, const char **vals) {
   keys[0] = "format";
   vals[0] = CKPT_FORMAT;
   keys[1] = "mupc_version";
@@ -278,6 +283,13 @@ static void fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_
       vals[n] = values[i];
     }
   }
+  keys[n] = "data_format";
+  vals[n++] = mupc_data_format_name(m->data.format);
+  keys[n] = "data_label";
+  vals[n++] = m->data.coarse ? "coarse" : "fine";
+  data_norm_text(&m->data, norm, NORM_TEXT_MAX);
+  keys[n] = "norm";
+  vals[n++] = norm;
   /* mupc_st_write only reads the strings; the casts drop const for the
    * struct's shared reader/writer field type. */
   f->meta_keys = (char **)keys;
@@ -302,10 +314,10 @@ int ckpt_take(const char *cmd, const char *flag, mupc_net *net, const ckpt_meta 
 }
 
 int ckpt_write(const char *cmd, const char *flag, const char *path, const ckpt_snapshot *snap) {
-  char values[NFIELDS][VALUE_MAX];
-  const char *keys[NFIELDS + 2], *vals[NFIELDS + 2];
+  char values[NFIELDS][VALUE_MAX], norm[NORM_TEXT_MAX];
+  const char *keys[NFIELDS + 2 + NDATA_KEYS], *vals[NFIELDS + 2 + NDATA_KEYS];
   mupc_st_file f = {.tensors = snap->tensors, .ntensors = snap->ntensors};
-  fill_meta(&snap->meta, &f, values, keys, vals);
+  fill_meta(&snap->meta, &f, values, norm, keys, vals);
   if (mupc_st_write(path, &f) == MUPC_OK) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_FAIL, cmd, "%s: %s", flag, mupc_errmsg());
 }
@@ -337,6 +349,50 @@ int ckpt_open(const char *cmd, const char *flag, const char *path, mupc_st_file 
   return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s", flag, mupc_errmsg());
 }
 
+/* "M1,…,Mc,S1,…,Sc" into d; 0 when malformed. */
+static int parse_norm_meta(const char *s, mupc_data_opts *d) {
+  float v[2 * MUPC_NORM_MAX];
+  int n = 0;
+  for (;;) {
+    char *end = NULL;
+    if (n == 2 * MUPC_NORM_MAX) return 0;
+    v[n++] = strtof(s, &end);
+    if (end == s || !isfinite(v[n - 1])) return 0;
+    if (*end == '\0') break;
+    if (*end != ',') return 0;
+    s = end + 1;
+  }
+  if (n % 2 != 0) return 0;
+  d->channels = n / 2;
+  for (int i = 0; i < n / 2; i++) {
+    d->mean[i] = v[i];
+    d->std[i] = v[n / 2 + i];
+    if (!(d->std[i] > 0)) return 0;
+  }
+  return 1;
+}
+
+/* The data keys; absent in files older than them, which were IDX with one
+ * mean and std (norm_mean, norm_std). 0 when one is malformed. */
+static int read_data_meta(const mupc_st_file *f, ckpt_meta *m) {
+  mupc_data_opts *d = &m->data;
+  *d = mupc_data_default_opts();
+  d->format = MUPC_DATA_IDX;
+  d->mean[0] = m->norm_mean;
+  d->std[0] = m->norm_std;
+  const char *format = mupc_st_meta(f, "data_format");
+  const char *label = mupc_st_meta(f, "data_label");
+  const char *norm = mupc_st_meta(f, "norm");
+  if (format) {
+    int x = mupc_data_format_from_name(format);
+    if (x <= MUPC_DATA_AUTO) return 0;
+    d->format = (mupc_data_format)x;
+  }
+  if (label && strcmp(label, "fine") != 0 && strcmp(label, "coarse") != 0) return 0;
+  d->coarse = label && label[0] == 'c';
+  return !norm || parse_norm_meta(norm, d);
+}
+
 int ckpt_read_meta(const char *cmd, const char *flag, const char *path, const mupc_st_file *f,
                    ckpt_meta *m) {
   const char *format = mupc_st_meta(f, "format");
@@ -362,6 +418,10 @@ int ckpt_read_meta(const char *cmd, const char *flag, const char *path, const mu
       return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata \"%s\" has a bad value \"%s\"", flag,
                        path, fields[i].key, s);
   }
+  if (!read_data_meta(f, m))
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "%s: %s: metadata data_format, data_label or norm has a bad value", flag,
+                     path);
   if (mupc_net_params_check(&m->p) != MUPC_OK)
     return cli_error(CLI_EXIT_USAGE, cmd, "%s: %s: metadata: %s", flag, path, mupc_errmsg());
   if (m->step < 0 || m->epoch < 0 || m->epoch_step < 0 || m->total_steps < 0 || m->optim_t < 0 ||

@@ -5,8 +5,11 @@
  * __metadata__ (strings): format "mupc-1", every mupc_net_params field (rng
  * names the generator of the weights and batch order; absent: mupc 0.1's), and
  * the run's position (step, epoch, epoch_step, total_steps, shuffle,
- * optim_t) and data (data_dir, norm_mean, norm_std, train_count), which is
- * everything --resume needs to continue bit-identically.
+ * optim_t) and data (data_dir, norm_mean, norm_std, train_count, and
+ * data_format, data_label and norm: the format, CIFAR-100's label and every
+ * channel's mean and std), which is everything --resume needs to continue
+ * bit-identically. Files without the last three predate them: IDX, one
+ * mean and std.
  *
  * Every function here prints its own one-line error ("mupc <cmd>: ...") and
  * returns a CLI exit code (cli.h), 0 on success. */
@@ -28,7 +31,8 @@ typedef struct ckpt_meta {
   int64_t total_steps; /* the run's planned total */
   int shuffle;         /* 0: batches in file order */
   int64_t optim_t;     /* Adam bias-correction step */
-  float norm_mean, norm_std;
+  float norm_mean, norm_std; /* channel 0 of data, for older readers */
+  mupc_data_opts data;       /* format (resolved), label, normalisation */
   int64_t train_count; /* training samples; the data order depends on it */
   char data_dir[CKPT_PATH_MAX];
 } ckpt_meta;

@@ -16,12 +16,26 @@
 #define CMD "compare"
 #define MAX_DEVICES 32
 
-enum { O_DEVICES = 1, O_STEPS, O_DATA, O_NORM, O_NO_SHUFFLE, O_JSON, O_MARKDOWN, O_HELP };
+enum {
+  O_DEVICES = 1,
+  O_STEPS,
+  O_DATA,
+  O_NORM,
+  O_FORMAT,
+  O_LABEL,
+  O_CLASSES,
+  O_NO_SHUFFLE,
+  O_JSON,
+  O_MARKDOWN,
+  O_HELP
+};
 
 static const struct option own[] = {
     {"devices", required_argument, NULL, O_DEVICES}, {"steps", required_argument, NULL, O_STEPS},
     {"data", required_argument, NULL, O_DATA},       {"norm", required_argument, NULL, O_NORM},
-    {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE}, {"json", no_argument, NULL, O_JSON},
+    {"format", required_argument, NULL, O_FORMAT},   {"label", required_argument, NULL, O_LABEL},
+    {"classes", required_argument, NULL, O_CLASSES}, {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
+    {"json", no_argument, NULL, O_JSON},
     {"markdown", no_argument, NULL, O_MARKDOWN},     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -31,7 +45,7 @@ typedef struct options {
   int nspecs;
   int steps, shuffle, json, markdown;
   const char *data;
-  float mean, std;
+  mupc_data_opts dopts;
 } options;
 
 typedef struct row {
@@ -46,7 +60,7 @@ typedef struct row {
 
 static void help(const mupc_net_params *p) {
   printf("usage: mupc compare --devices all|SPEC,SPEC,... [train flags] [--steps S]\n"
-         "                    [--data DIR] [--norm MEAN,STD] [--no-shuffle] [--json|--markdown]\n\n"
+         "                    [--data DIR] [data flags] [--no-shuffle] [--json|--markdown]\n\n"
          "Runs the identical training job on each device in turn: same seed, same initial\n"
          "weights, same batches in the same order. One row per device: platform, device,\n"
          "driver, median seconds per step, GFLOP/s (dense count), final training loss, final\n"
@@ -56,8 +70,7 @@ static void help(const mupc_net_params *p) {
          "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
          "                   (P:D, cpu, gpu, or part of a platform/vendor/device name)\n"
          "  --steps S        training steps on each device (default 20)\n"
-         "  --data DIR       IDX data set (default %s)\n"
-         "  --norm MEAN,STD  pixel normalisation (default 0.5,0.5)\n"
+         "  --data DIR       a data set directory (default %s)\n" DATA_FLAGS_HELP
          "  --no-shuffle     batches in file order\n"
          "  --json           {\"rows\": [...]}\n"
          "  --markdown       a markdown table\n\n",
@@ -90,14 +103,6 @@ static int parse_devices(const char *arg, options *o) {
   return CLI_EXIT_OK;
 }
 
-static int parse_norm(const char *arg, options *o) {
-  char tail;
-  if (sscanf(arg, "%f,%f%c", &o->mean, &o->std, &tail) == 2 && isfinite(o->mean) &&
-      isfinite(o->std) && o->std > 0)
-    return CLI_EXIT_OK;
-  return cli_error(CLI_EXIT_USAGE, CMD, "--norm: expected MEAN,STD with STD > 0, got '%s'", arg);
-}
-
 static int parse_args(int argc, char **argv, options *o, int *want_help) {
   struct option *opts = cli_net_options(own);
   if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
@@ -108,7 +113,10 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
     case O_DEVICES: rc = parse_devices(optarg, o); break;
     case O_STEPS: rc = cli_parse_int(CMD, "--steps", optarg, 1, 100000000, &o->steps); break;
     case O_DATA: o->data = optarg; break;
-    case O_NORM: rc = parse_norm(optarg, o); break;
+    case O_NORM: rc = data_parse_norm(CMD, optarg, &o->dopts); break;
+    case O_FORMAT: rc = data_parse_format(CMD, optarg, &o->dopts); break;
+    case O_LABEL: rc = data_parse_label(CMD, optarg, &o->dopts); break;
+    case O_CLASSES: rc = cli_parse_int(CMD, "--classes", optarg, 1, INT32_MAX, &o->dopts.classes); break;
     case O_NO_SHUFFLE: o->shuffle = 0; break;
     case O_JSON: o->json = 1; break;
     case O_MARKDOWN: o->markdown = 1; break;
@@ -284,7 +292,7 @@ int cli_compare(int argc, char **argv) {
   o.steps = 20;
   o.shuffle = 1;
   o.data = DATA_DEFAULT_DIR;
-  o.mean = 0.5f, o.std = 0.5f;
+  o.dopts = data_default_opts();
   int want_help = 0;
   int rc = parse_args(argc, argv, &o, &want_help);
   if (rc) return rc;
@@ -293,13 +301,12 @@ int cli_compare(int argc, char **argv) {
     return CLI_EXIT_OK;
   }
   mupc_dataset train = {0}, test = {0};
-  rc = data_load(CMD, "--data", o.data, 1, DATA_CLASSES, o.mean, o.std, &train);
-  if (!rc) rc = data_load(CMD, "--data", o.data, 0, DATA_CLASSES, o.mean, o.std, &test);
+  rc = data_load_both(CMD, "--data", o.data, &o.dopts, &train, &test);
   if (!rc && train.count < o.p.batch)
     rc = cli_error(CLI_EXIT_USAGE, CMD, "--batch %d: larger than the %d training samples in %s",
                    o.p.batch, train.count, o.data);
   o.p.input_dim = train.dim;
-  o.p.output_dim = DATA_CLASSES;
+  o.p.output_dim = train.classes;
   row *rows = rc ? NULL : calloc((size_t)o.nspecs, sizeof *rows);
   if (!rc && !rows) rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   for (int i = 0; !rc && i < o.nspecs; i++) {

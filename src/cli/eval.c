@@ -133,11 +133,14 @@ int cli_eval(int argc, char **argv) {
   if (!code) code = ckpt_read_meta(CMD, "--model", o.model, &f, m);
   if (code) goto ERROR;
   const char *data = o.data ? o.data : m->data_dir;
-  code = data_load(CMD, "--data", data, 0, m->p.output_dim, m->norm_mean, m->norm_std, &test);
+  /* The checkpoint's format, label, normalisation and class count. */
+  mupc_data_opts dopts = m->data;
+  dopts.classes = m->p.output_dim;
+  code = data_load(CMD, "--data", data, 0, &dopts, &test);
   if (code) goto ERROR;
   if (test.dim != m->p.input_dim) {
-    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has images of %d pixels, %s expects %d", data,
-                     test.dim, o.model, m->p.input_dim);
+    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
+                     data, test.dim, o.model, m->p.input_dim);
     goto ERROR;
   }
   int st = mupc_ctx_init(&ctx, o.device);

@@ -31,8 +31,6 @@
  * seed 0). */
 #define DEFAULT_STEPS 1500
 #define DEFAULT_EVAL_EVERY 100
-#define DEFAULT_NORM_MEAN 0.5f
-#define DEFAULT_NORM_STD 0.5f
 
 /* This command's own flags; the network and optimiser flags are the
  * shared ones of netflags.h. */
@@ -40,6 +38,9 @@ enum opt_id {
   O_FIRST = 256,
   O_DATA = O_FIRST,
   O_NORM,
+  O_FORMAT,
+  O_LABEL,
+  O_CLASSES,
   O_EPOCHS,
   O_STEPS,
   O_NO_SHUFFLE,
@@ -57,6 +58,9 @@ enum opt_id {
 static const struct option own_options[] = {
     {"data", required_argument, NULL, O_DATA},
     {"norm", required_argument, NULL, O_NORM},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"label", required_argument, NULL, O_LABEL},
+    {"classes", required_argument, NULL, O_CLASSES},
     {"epochs", required_argument, NULL, O_EPOCHS},
     {"steps", required_argument, NULL, O_STEPS},
     {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
@@ -75,7 +79,7 @@ static const struct option own_options[] = {
 typedef struct train_opts {
   mupc_net_params p;
   const char *data_dir;
-  float norm_mean, norm_std;
+  mupc_data_opts data;
   int shuffle;
   int epochs, steps; /* 0: not given */
   int eval_every, save_every;
@@ -90,19 +94,18 @@ static void help(void) {
   const mupc_net_params d = mupc_net_default_params();
   FILE *f = stdout;
   fputs("usage: mupc train [flags]\n\n"
-        "Trains a μPC predictive-coding network (or its backprop baseline) on an IDX\n"
-        "data set, evaluates it on the test set and prints the final test accuracy.\n"
+        "Trains a μPC predictive-coding network (or its backprop baseline) on a data\n"
+        "set (IDX, CIFAR-10/100 or safetensors), evaluates it on the test set and prints\n"
+        "the final test accuracy.\n"
         "With no flags: the jpc example network on Fashion-MNIST, about 8 minutes on\n"
         "a 2-core CPU.\n\n",
         f);
   fprintf(f,
           "data:\n"
-          "  --data DIR            directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte\n"
-          "                        (or .gz) (default %s)\n"
-          "  --norm MEAN,STD       pixels become (x/255 - MEAN)/STD (default %g,%g)\n"
+          "  --data DIR            a data set directory (default %s)\n" DATA_FLAGS_HELP
           "  --no-shuffle          batches in file order (default: a new order every epoch,\n"
           "                        from --seed); the last partial batch is always dropped\n",
-          DATA_DEFAULT_DIR, (double)DEFAULT_NORM_MEAN, (double)DEFAULT_NORM_STD);
+          DATA_DEFAULT_DIR);
   cli_net_flags_help(f, &d);
   fprintf(f,
           "  --epochs E            train for E epochs, or\n"
@@ -142,20 +145,6 @@ static const char *flag_name(int id) {
   return "?";
 }
 
-static int parse_norm(const char *text, train_opts *o) {
-  const char *comma = strchr(text, ',');
-  char mean[64];
-  if (!comma || (size_t)(comma - text) >= sizeof mean)
-    return cli_error(CLI_EXIT_USAGE, CMD, "--norm: expected MEAN,STD (e.g. 0.5,0.5), got '%s'",
-                     text);
-  memcpy(mean, text, (size_t)(comma - text));
-  mean[comma - text] = '\0';
-  const cli_range any = {-INFINITY, INFINITY, 0, 0}, positive = {0, INFINITY, 1, 0};
-  int code = cli_parse_float(CMD, "--norm MEAN", mean, any, &o->norm_mean);
-  if (!code) code = cli_parse_float(CMD, "--norm STD", comma + 1, positive, &o->norm_std);
-  return code;
-}
-
 /* One of this command's own flags into o. */
 static int parse_flag(int id, const char *arg, train_opts *o) {
   char flag[32];
@@ -165,7 +154,13 @@ static int parse_flag(int id, const char *arg, train_opts *o) {
     o->data_dir = arg;
     break;
   case O_NORM:
-    return parse_norm(arg, o);
+    return data_parse_norm(CMD, arg, &o->data);
+  case O_FORMAT:
+    return data_parse_format(CMD, arg, &o->data);
+  case O_LABEL:
+    return data_parse_label(CMD, arg, &o->data);
+  case O_CLASSES:
+    return cli_parse_int(CMD, flag, arg, 1, INT32_MAX, &o->data.classes);
   case O_EPOCHS:
     return cli_parse_int(CMD, flag, arg, 1, INT_MAX, &o->epochs);
   case O_STEPS:
@@ -217,8 +212,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
   memset(o, 0, sizeof *o);
   o->p = mupc_net_default_params();
   o->data_dir = DATA_DEFAULT_DIR;
-  o->norm_mean = DEFAULT_NORM_MEAN;
-  o->norm_std = DEFAULT_NORM_STD;
+  o->data = data_default_opts();
   o->shuffle = 1;
   o->eval_every = DEFAULT_EVAL_EVERY;
   struct option *all = cli_net_options(own_options);
@@ -254,6 +248,8 @@ static int conflict(const char *flag, const char *path, const char *have) {
                    flag, path, have);
 }
 
+static int check_resume_data(const train_opts *o, const ckpt_meta *m);
+
 static int check_resume_flags(const train_opts *o, const ckpt_meta *m) {
   const mupc_net_params *a = &o->p, *b = &m->p;
   char have[64];
@@ -281,9 +277,27 @@ static int check_resume_flags(const train_opts *o, const ckpt_meta *m) {
   DIFFERS("seed", a->seed != b->seed, "seed %llu", (unsigned long long)b->seed)
   DIFFERS("no-wavefront", b->wavefront, "the wavefront on")
 #undef DIFFERS
-  if (o->given[O_NORM - O_FIRST] && (o->norm_mean != m->norm_mean || o->norm_std != m->norm_std)) {
-    snprintf(have, sizeof have, "norm %g,%g", (double)m->norm_mean, (double)m->norm_std);
+  return check_resume_data(o, m);
+}
+
+/* The data flags against the checkpoint's. */
+static int check_resume_data(const train_opts *o, const ckpt_meta *m) {
+  const mupc_data_opts *a = &o->data, *b = &m->data;
+  char have[512], want[512];
+  data_norm_text(a, want, sizeof want);
+  data_norm_text(b, have + 5, sizeof have - 5);
+  memcpy(have, "norm ", 5);
+  if (o->given[O_NORM - O_FIRST] && strcmp(want, have + 5) != 0)
     return conflict("norm", o->resume, have);
+  if (o->given[O_FORMAT - O_FIRST] && a->format != MUPC_DATA_AUTO && a->format != b->format) {
+    snprintf(have, sizeof have, "format %s", mupc_data_format_name(b->format));
+    return conflict("format", o->resume, have);
+  }
+  if (o->given[O_LABEL - O_FIRST] && a->coarse != b->coarse)
+    return conflict("label", o->resume, b->coarse ? "label coarse" : "label fine");
+  if (o->given[O_CLASSES - O_FIRST] && a->classes != m->p.output_dim) {
+    snprintf(have, sizeof have, "%d classes", m->p.output_dim);
+    return conflict("classes", o->resume, have);
   }
   if (o->given[O_NO_SHUFFLE - O_FIRST] && m->shuffle)
     return conflict("no-shuffle", o->resume, "shuffle on");
@@ -365,8 +379,9 @@ static int configure(run *r) {
   memset(m, 0, sizeof *m);
   m->p = r->o.p;
   m->shuffle = r->o.shuffle;
-  m->norm_mean = r->o.norm_mean;
-  m->norm_std = r->o.norm_std;
+  m->data = r->o.data;
+  m->norm_mean = m->data.mean[0];
+  m->norm_std = m->data.std[0];
   snprintf(r->data_dir, sizeof r->data_dir, "%s", r->o.data_dir);
   return CLI_EXIT_OK;
 }
@@ -384,17 +399,17 @@ static int check_ranks(run *r) {
 
 static int load_data(run *r) {
   ckpt_meta *m = &r->m;
-  const float mean = m->norm_mean, std = m->norm_std;
-  int code = data_load(CMD, "--data", r->data_dir, 1, DATA_CLASSES, mean, std, &r->train);
-  if (!code) code = data_load(CMD, "--data", r->data_dir, 0, DATA_CLASSES, mean, std, &r->test);
+  /* The format is stored resolved, so eval and --resume read the same
+   * files even if the directory gains others. */
+  int code = data_resolve_format(CMD, "--data", r->data_dir, &m->data);
   if (code) return code;
-  if (r->test.dim != r->train.dim)
-    return cli_error(CLI_EXIT_USAGE, CMD,
-                     "--data: %s: test images are %dx%d but training images %dx%d", r->data_dir,
-                     r->test.rows, r->test.cols, r->train.rows, r->train.cols);
+  mupc_data_opts o = m->data;
+  if (r->o.resume) o.classes = m->p.output_dim;
+  code = data_load_both(CMD, "--data", r->data_dir, &o, &r->train, &r->test);
+  if (code) return code;
   if (!r->o.resume) {
     m->p.input_dim = r->train.dim;
-    m->p.output_dim = DATA_CLASSES;
+    m->p.output_dim = r->train.classes;
     m->train_count = r->train.count;
   } else if (m->p.input_dim != r->train.dim || m->train_count != r->train.count) {
     return cli_error(CLI_EXIT_USAGE, CMD,
