@@ -149,8 +149,8 @@ static int64_t int_at(const mupc_st_tensor *t, size_t i, int *ok) {
   int64_t v;
   if (t->dtype[0] == 'I' && size < 8 && (u >> (8 * size - 1)) & 1)
     v = (int64_t)(u | ~((UINT64_C(1) << (8 * size)) - 1)); /* sign-extend */
-  else if (t->dtype[0] == 'U' && u > INT32_MAX)
-    return *ok = 0, 0;
+  else if (u > INT64_MAX)
+    return *ok = 0, INT64_MAX; /* a U64 beyond any label; named as the largest */
   else
     v = (int64_t)u;
   if (v < 0 || v > INT32_MAX) return *ok = 0, v;
@@ -175,7 +175,8 @@ static int check_xy(const char *path, const mupc_st_tensor *x, const mupc_st_ten
     return mupc__fail(MUPC_EFORMAT, "%s: tensor \"y\" is %s, expected an integer type (U8 … I64)",
                       path, y->dtype);
   if (x->ndim < 2 || x->shape[0] < 1)
-    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"x\" has shape %s, expected [n, ...] with n >= 1",
+    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"x\" has shape %s, expected [n, d, ...] (2 or more "
+                      "dimensions, n >= 1)",
                       path, xs);
   if (y->ndim != 1 || y->shape[0] != x->shape[0])
     return mupc__fail(MUPC_EFORMAT, "%s: tensor \"y\" has shape %s, expected [%" PRId64 "] (one "
@@ -363,9 +364,9 @@ static int channel_stride(const char *path, const mupc__raw *r, int channels, si
   }
   if (r->ndim >= 3 && r->shape[r->ndim - 1] == channels) return MUPC_OK;
   return mupc__fail(MUPC_ESHAPE,
-                    "%s: %d normalisation channels, but neither the second nor the last of the "
-                    "%d dimensions of the samples has size %d",
-                    path, channels, r->ndim, channels);
+                    "%s: %d normalisation channels, but the data has shape [%" PRId64 ", ...] "
+                    "of %d dimensions, and neither the second nor the last has size %d",
+                    path, channels, r->shape[0], r->ndim, channels);
 }
 
 /* The class count: asked for, the format's own, or max label + 1; every
