@@ -19,7 +19,7 @@ case $seconds in
 '' | *[!0-9]* | 0) echo "usage: tools/fuzz.sh [SECONDS_PER_HARNESS > 0]" >&2; exit 2 ;;
 esac
 build_dir=${MUPC_FUZZ_BUILD_DIR:-build-fuzz}
-harnesses=(idx safetensors flags)
+harnesses=(idx safetensors data flags)
 
 # clang, and compiler-rt's libFuzzer runtime, which Debian packages apart.
 ensure_clang() {

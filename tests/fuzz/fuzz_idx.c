@@ -14,7 +14,7 @@
  *
  * Properties: no crash, leak or undefined behaviour on any input; a load
  * that fails leaves the output untouched and sets a message; a load that
- * succeeds returns exactly what the files hold (the harness parses them
+ * succeeds (images of any rank 2 … 8) returns exactly what the files hold (the harness parses them
  * itself), and never succeeds on a cut gzip stream. */
 #include "fuzz_common.h"
 
@@ -74,22 +74,32 @@ static int write_part(const char *name, const uint8_t *data, size_t n, int gz, i
  * contents the harness does not know. */
 static void check_loaded(const mupc_dataset *d, const uint8_t *img, size_t img_n,
                          const uint8_t *lab, size_t lab_n, int classes) {
-  FUZZ_CHECK(img_n >= 16 && lab_n >= 8, "loaded files shorter than their headers");
-  FUZZ_CHECK(be32(img) == 0x00000803 && be32(lab) == 0x00000801, "loaded a bad magic");
-  const uint32_t count = be32(img + 4), rows = be32(img + 8), cols = be32(img + 12);
+  FUZZ_CHECK(img_n >= 12 && lab_n >= 8, "loaded files shorter than their headers");
+  const uint32_t magic = be32(img);
+  const int ndim = (int)(magic & 0xFF);
+  FUZZ_CHECK((magic >> 8) == 0x08 && ndim >= 2 && ndim <= 8 && be32(lab) == 0x00000801,
+             "loaded a bad magic 0x%08x", (unsigned)magic);
+  FUZZ_CHECK(img_n >= 4 + 4 * (size_t)ndim, "header shorter than its %d dimensions", ndim);
+  const uint32_t count = be32(img + 4);
+  size_t per = 1;
+  for (int k = 1; k < ndim; k++)
+    per *= be32(img + 4 + 4 * (size_t)k);
+  const int rows = ndim > 2 ? (int)be32(img + 4 * (size_t)ndim - 4) : 1;
+  const int cols = (int)be32(img + 4 * (size_t)ndim);
   FUZZ_CHECK(be32(lab + 4) == count, "count mismatch accepted");
-  FUZZ_CHECK(d->count == (int)count && d->rows == (int)rows && d->cols == (int)cols,
-             "got %d x %d x %d, file says %u x %u x %u", d->count, d->rows, d->cols, count, rows,
-             cols);
-  FUZZ_CHECK(d->dim == d->rows * d->cols && d->classes == classes, "dim or classes wrong");
-  const size_t pixels = (size_t)count * rows * cols;
-  FUZZ_CHECK(img_n == 16 + pixels && lab_n == 8 + (size_t)count,
+  FUZZ_CHECK(d->count == (int)count && d->rows == rows && d->cols == cols && d->dim == (int)per,
+             "got %d x %d (%d x %d), file says %u x %zu (%d x %d)", d->count, d->dim, d->rows,
+             d->cols, count, per, rows, cols);
+  FUZZ_CHECK(d->classes == classes, "classes wrong");
+  const size_t head = 4 + 4 * (size_t)ndim;
+  const size_t pixels = (size_t)count * per;
+  FUZZ_CHECK(img_n == head + pixels && lab_n == 8 + (size_t)count,
              "sizes %zu, %zu accepted for %zu pixels and %u labels", img_n, lab_n, pixels, count);
   for (size_t i = 0; i < count; i++) {
     FUZZ_CHECK(d->labels[i] == lab[8 + i] && d->labels[i] < classes, "label %zu", i);
   }
   for (size_t i = 0; i < pixels; i++) {
-    const float want = ((float)img[16 + i] / 255.0f - 0.5f) / 0.5f;
+    const float want = ((float)img[head + i] / 255.0f - 0.5f) / 0.5f;
     FUZZ_CHECK(fabsf(d->x[i] - want) <= 1e-6f, "pixel %zu is %g, want %g", i, (double)d->x[i],
                (double)want);
   }

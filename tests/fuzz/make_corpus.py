@@ -41,6 +41,12 @@ save("idx", "gz-cut", idx_input(1 | 8, 10, img, lab, cut=5))
 img, lab = idx_pair(5, 4, 3, 3)
 save("idx", "raw-pair-3-classes", idx_input(0, 3, img, lab))
 save("idx", "label-out-of-range", idx_input(0, 2, img, lab))
+# Images of rank 4 ([2, 3, 2, 2]) and rank 2 ([3, 5]).
+pix4 = bytes((i * 29 + 3) % 256 for i in range(24))
+save("idx", "rank-4", idx_input(0, 10, struct.pack(">IIIII", 0x804, 2, 3, 2, 2) + pix4,
+                                struct.pack(">II", 0x801, 2) + bytes([1, 9])))
+save("idx", "rank-2", idx_input(0, 10, struct.pack(">III", 0x802, 3, 5) + pix4[:15],
+                                struct.pack(">II", 0x801, 3) + bytes([0, 4, 2])))
 
 # ---- safetensors -------------------------------------------------------
 def safetensors(tensors, metadata=None):
@@ -70,6 +76,39 @@ save("safetensors", "scalar-and-empty", safetensors(
 save("safetensors", "escaped-names", safetensors(
     [("a\\u00e9\"b", [1], [7.0])], {"k\\n": "v\\t\u00e9"}))
 save("safetensors", "nothing", safetensors([], {}))
+
+# ---- data: 1-byte control (see fuzz_data.c), then the test split's file --
+def cifar_records(n, coarse_too):
+    out = b""
+    for r in range(n):
+        head = bytes([r % 20, (r * 7) % 100]) if coarse_too else bytes([r % 10])
+        out += head + bytes((r + i) % 256 for i in range(3072))
+    return out
+
+
+def tensor_file(entries):
+    """entries: [(name, dtype, shape, raw bytes)] in data order."""
+    header, data = {}, b""
+    for name, dtype, shape, raw in entries:
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+save("data", "cifar10", bytes([0]) + cifar_records(2, False))
+save("data", "cifar10-3-channels", bytes([8]) + cifar_records(1, False))
+save("data", "cifar100-fine", bytes([1]) + cifar_records(2, True))
+save("data", "cifar100-coarse-7", bytes([1 | 4 | 16]) + cifar_records(2, True))
+save("data", "cifar10-cut", bytes([0]) + cifar_records(2, False)[:-9])
+save("data", "tensors-u8", bytes([2]) + tensor_file(
+    [("x", "U8", [2, 2, 3], bytes(range(12))), ("y", "I64", [2], struct.pack("<2q", 1, 0))]))
+save("data", "tensors-u8-3-channels", bytes([2 | 8]) + tensor_file(
+    [("y", "U8", [2], bytes([3, 1])), ("x", "U8", [2, 3, 2], bytes(range(12)))]))
+save("data", "tensors-f32", bytes([3]) + tensor_file(
+    [("x", "F32", [2, 2], struct.pack("<4f", 0.5, -1, 2, 0)), ("y", "I16", [2], struct.pack("<2h", 0, 5))]))
 
 # ---- flags: one argv word per line --------------------------------------
 flag_lines = {
