@@ -30,7 +30,7 @@ flags:
   --device SPEC       the device to check (required)
   --against SPEC      the reference for step 3 (default pocl; none: skip it)
   --steps S           training steps compared in step 3 (default 20)
-  --data DIR          the IDX data set for step 3 (default: mupc train's)
+  --data DIR          the data set for step 3, any format (default: mupc train's)
   --quick             a smoke check: tests status and device only, a tiny
                       compare job, no benchmark table
   --out DIR           where report.md and the logs go (default out/check_device)

@@ -63,7 +63,7 @@ flags:
                           15 points per curve)
   --act NAME              activation (default relu; the paper's activity lr is
                           0.5 for ReLU and 1 for linear and tanh)
-  --data DIR              IDX data set (default: mupc train's, Fashion-MNIST)
+  --data DIR              data set directory, any format mupc train reads (default: its Fashion-MNIST)
   --algos "A..."          any of mupc sp bp jpc (default "mupc sp bp")
   --jpc-python PATH       a Python with jax and jpc, for jpc (default
                           $JPC_PYTHON; make one with ../shared/tools/jpc_venv.sh)

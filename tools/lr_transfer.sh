@@ -46,7 +46,7 @@ flags:
   --infer-steps T         inference steps per batch (default: H, per depth)
   --seed S                seed (default 0)
   --act NAME              activation (default relu)
-  --data DIR              IDX data set (default: mupc train's, Fashion-MNIST)
+  --data DIR              data set directory, any format mupc train reads (default: its Fashion-MNIST)
   --device SPEC           OpenCL device (default: mupc's choice)
   --jobs N                runs at once (default 1)
   --out DIR               output directory (default out/lr_transfer)
