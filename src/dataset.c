@@ -138,22 +138,21 @@ static int is_int_dtype(const char *d) {
   return d[0] == 'U' || d[0] == 'I';
 }
 
-/* Element i of an integer tensor's little-endian bytes; 0 when it does not
- * fit an int32 label (*ok cleared). */
+/* Element i of an integer tensor's little-endian bytes, as int64 (a U64
+ * beyond INT64_MAX as INT64_MAX); *ok cleared when it is no int32 label. */
 static int64_t int_at(const mupc_st_tensor *t, size_t i, int *ok) {
   const int size = atoi(t->dtype + 1) / 8;
   const unsigned char *b = t->bytes + i * (size_t)size;
   uint64_t u = 0;
   for (int k = size - 1; k >= 0; k--)
     u = u << 8 | b[k];
+  const int negative = t->dtype[0] == 'I' && (u >> (8 * size - 1)) & 1;
   int64_t v;
-  if (t->dtype[0] == 'I' && size < 8 && (u >> (8 * size - 1)) & 1)
-    v = (int64_t)(u | ~((UINT64_C(1) << (8 * size)) - 1)); /* sign-extend */
-  else if (u > INT64_MAX)
-    return *ok = 0, INT64_MAX; /* a U64 beyond any label; named as the largest */
+  if (negative) /* two's complement within size bytes: v = -(~u) - 1, no overflow */
+    v = -(int64_t)(~u & (UINT64_MAX >> (64 - 8 * size))) - 1;
   else
-    v = (int64_t)u;
-  if (v < 0 || v > INT32_MAX) return *ok = 0, v;
+    v = u > INT64_MAX ? INT64_MAX : (int64_t)u;
+  if (v < 0 || v > INT32_MAX) *ok = 0;
   return v;
 }
 

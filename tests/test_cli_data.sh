@@ -71,6 +71,26 @@ PY
 [ "$(meta "$tmp/tensors.st" norm)" = 0.4914,0.4822,0.4465,0.247,0.2435,0.2616 ] ||
   fail "tensors: want the six --norm values in the checkpoint"
 
+# A checkpoint from before the data keys (none of data_format, data_label,
+# norm) reads its data as IDX with norm_mean, norm_std: idx4's three equal
+# channels make that the same normalisation, so the same accuracy.
+python3 - "$tmp/idx4.st" "$tmp/old.st" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for k in ("data_format", "data_label", "norm"):
+    del h["__metadata__"][k]
+text = json.dumps(h).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b[8 + n:])
+PY
+run "$mupc" eval "$tmp/idx4.st" --device "$dev"
+want=$(accuracy "$out")
+run "$mupc" eval "$tmp/old.st" --device "$dev"
+[ "$rc" -eq 0 ] && [ "$(accuracy "$out")" = "$want" ] ||
+  fail "a checkpoint without data keys: want exit 0 and $want%"
+
 # --resume keeps the data flags: another label is a conflict.
 expect_usage_error "--label" "$mupc" train --resume "$tmp/cifar100.st" --label coarse --steps 61
 # A checkpoint's format is fixed: eval of a CIFAR-10 model on a tensor dir
