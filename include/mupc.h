@@ -324,7 +324,7 @@ typedef struct mupc_dataset {
   int dim;         /* input values per sample: the product of its dimensions */
   int rows, cols;  /* the first dimension after the count, and the product of the rest */
   int classes;
-  float *x;        /* (count, dim), normalised (v/255 - mean) / std */
+  float *x;        /* (count, dim): bytes as (v/255 - mean) / std, F32 as (v - mean) / std */
   int32_t *labels; /* (count), each in 0 … classes-1 */
 } mupc_dataset;
 

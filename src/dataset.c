@@ -64,10 +64,10 @@ static int exists(const char *dir, const char *name, int *yes) {
 /* The IDX image file of a split: the idx3 name MNIST uses, else the first
  * other rank present (idx2, idx4 …). */
 static int find_idx_images(const char *dir, const char *prefix, char **out) {
+  static const int ranks[] = {3, 4, 5, 6, 7, 8, 2};
   char name[64];
-  for (int rank = 3; rank <= MUPC__MAX_DIMS + 1; rank++) {
-    int r = rank > MUPC__MAX_DIMS ? 2 : rank; /* 3 … 8, then 2 */
-    snprintf(name, sizeof name, "%s-images-idx%d-ubyte", prefix, r);
+  for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++) {
+    snprintf(name, sizeof name, "%s-images-idx%d-ubyte", prefix, ranks[i]);
     int raw = 0, gz = 0;
     char gzname[72];
     snprintf(gzname, sizeof gzname, "%s.gz", name);
