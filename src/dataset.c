@@ -139,7 +139,7 @@ static int is_int_dtype(const char *d) {
 }
 
 /* Element i of an integer tensor's little-endian bytes, as int64 (a U64
- * beyond INT64_MAX as INT64_MAX); *ok cleared when it is no int32 label. */
+ * beyond INT64_MAX as INT64_MAX); *ok cleared when it is no label. */
 static int64_t int_at(const mupc_st_tensor *t, size_t i, int *ok) {
   const int size = atoi(t->dtype + 1) / 8;
   const unsigned char *b = t->bytes + i * (size_t)size;
@@ -152,7 +152,8 @@ static int64_t int_at(const mupc_st_tensor *t, size_t i, int *ok) {
     v = -(int64_t)(~u & (UINT64_MAX >> (64 - 8 * size))) - 1;
   else
     v = u > INT64_MAX ? INT64_MAX : (int64_t)u;
-  if (v < 0 || v > INT32_MAX) *ok = 0;
+  /* INT32_MAX itself would need INT32_MAX + 1 classes. */
+  if (v < 0 || v >= INT32_MAX) *ok = 0;
   return v;
 }
 
@@ -199,7 +200,7 @@ static int take_xy(const char *path, mupc_st_tensor *x, const mupc_st_tensor *y,
     if (!ok) {
       mupc__raw_free(raw);
       return mupc__fail(MUPC_EFORMAT, "%s: y[%zu] is %" PRId64 ", expected a label in 0 ... %d",
-                        path, i, v, INT32_MAX);
+                        path, i, v, INT32_MAX - 1);
     }
     raw->labels[i] = (int32_t)v;
   }
@@ -373,7 +374,7 @@ static int channel_stride(const char *path, const mupc__raw *r, int channels, si
 static int check_labels(const char *y_path, const mupc__raw *r, const mupc_data_opts *o,
                         int *classes) {
   const size_t n = (size_t)r->shape[0];
-  int32_t top = 0;
+  int32_t top = 0; /* < INT32_MAX: the readers refuse larger labels */
   for (size_t i = 0; i < n; i++)
     if (r->labels[i] > top) top = r->labels[i];
   *classes = o->classes ? o->classes : r->classes ? r->classes : top + 1;
