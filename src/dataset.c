@@ -396,7 +396,13 @@ static int normalise(const char *x_path, mupc__raw *r, const mupc_data_opts *o, 
       const size_t c = (i / stride) % C;
       if (!isfinite(r->f32[i]))
         return mupc__fail(MUPC_EFORMAT, "%s: x value %zu is not finite", x_path, i);
-      r->f32[i] = (r->f32[i] - o->mean[c]) / o->std[c];
+      const float v = (r->f32[i] - o->mean[c]) / o->std[c];
+      /* A huge value can overflow once normalised; training would only
+       * diverge on it later. */
+      if (!isfinite(v))
+        return mupc__fail(MUPC_EFORMAT, "%s: x value %zu (%g) overflows once normalised by --norm",
+                          x_path, i, (double)r->f32[i]);
+      r->f32[i] = v;
     }
     *out = r->f32;
     r->f32 = NULL;
@@ -406,8 +412,14 @@ static int normalise(const char *x_path, mupc__raw *r, const mupc_data_opts *o, 
   if (!x) return mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu normalised values", x_path, total);
   float table[MUPC_NORM_MAX][256];
   for (size_t c = 0; c < C; c++)
-    for (int v = 0; v < 256; v++)
+    for (int v = 0; v < 256; v++) {
       table[c][v] = ((float)v / 255.0f - o->mean[c]) / o->std[c];
+      if (!isfinite(table[c][v])) {
+        free(x);
+        return mupc__fail(MUPC_EINVAL, "%s: channel %zu: mean %g and std %g overflow a pixel value",
+                          x_path, c, (double)o->mean[c], (double)o->std[c]);
+      }
+    }
   for (size_t i = 0; i < total; i++)
     x[i] = table[(i / stride) % C][r->u8[i]];
   *out = x;
