@@ -43,7 +43,8 @@ static cifar_kind kind_of(int cifar100, int coarse) {
 /* The number of whole records in path, after checking its size. */
 static int count_records(const char *path, const cifar_kind *k, size_t *records) {
   struct stat sb;
-  if (stat(path, &sb) != 0) return mupc__fail(MUPC_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (stat(path, &sb) != 0)
+    return mupc__fail(MUPC_EIO, "%s: cannot open: %s", path, strerror(errno));
   if (!S_ISREG(sb.st_mode)) return mupc__fail(MUPC_EIO, "%s: not a regular file", path);
   const size_t rec = (size_t)k->label_bytes + CIFAR_PIXELS;
   const unsigned long long size = (unsigned long long)sb.st_size;
@@ -100,13 +101,12 @@ int mupc__cifar_read(const char *const *paths, int n, int cifar100, int coarse, 
   out->labels = malloc(total * sizeof *out->labels);
   if (!out->u8 || !out->labels) {
     mupc__raw_free(out);
-    return mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu %s records", paths[0], total,
-                      k.name);
+    return mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu %s records", paths[0], total, k.name);
   }
   size_t done = 0;
   for (int i = 0; i < n; i++) {
-    int status = read_file(paths[i], &k, counts[i], out->u8 + done * CIFAR_PIXELS,
-                           out->labels + done);
+    int status =
+        read_file(paths[i], &k, counts[i], out->u8 + done * CIFAR_PIXELS, out->labels + done);
     if (status != MUPC_OK) {
       mupc__raw_free(out);
       return status;

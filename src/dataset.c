@@ -116,7 +116,8 @@ static int load_cifar(const char *dir, int train, const mupc_data_opts *o, mupc_
   for (int i = 0; i < n && status == MUPC_OK; i++) {
     int yes = 0;
     paths[i] = join_path(dir, names[i], "");
-    if (!paths[i]) status = mupc__fail(MUPC_ENOMEM, "%s: out of memory building file names", dir);
+    if (!paths[i])
+      status = mupc__fail(MUPC_ENOMEM, "%s: out of memory building file names", dir);
     else if ((status = exists(dir, names[i], &yes)) == MUPC_OK && !yes)
       status = mupc__fail(MUPC_EIO, "%s: no %s (the %s layout needs %s)", dir, names[i],
                           c100 ? "CIFAR-100" : "CIFAR-10",
@@ -175,12 +176,15 @@ static int check_xy(const char *path, const mupc_st_tensor *x, const mupc_st_ten
     return mupc__fail(MUPC_EFORMAT, "%s: tensor \"y\" is %s, expected an integer type (U8 … I64)",
                       path, y->dtype);
   if (x->ndim < 2 || x->shape[0] < 1)
-    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"x\" has shape %s, expected [n, d, ...] (2 or more "
+    return mupc__fail(MUPC_EFORMAT,
+                      "%s: tensor \"x\" has shape %s, expected [n, d, ...] (2 or more "
                       "dimensions, n >= 1)",
                       path, xs);
   if (y->ndim != 1 || y->shape[0] != x->shape[0])
-    return mupc__fail(MUPC_EFORMAT, "%s: tensor \"y\" has shape %s, expected [%" PRId64 "] (one "
-                      "label per row of \"x\" %s)", path, ys, x->shape[0], xs);
+    return mupc__fail(MUPC_EFORMAT,
+                      "%s: tensor \"y\" has shape %s, expected [%" PRId64 "] (one "
+                      "label per row of \"x\" %s)",
+                      path, ys, x->shape[0], xs);
   for (int d = 1; d < x->ndim; d++)
     if (x->shape[d] < 1)
       return mupc__fail(MUPC_EFORMAT, "%s: tensor \"x\" has shape %s, expected no 0 dimension",
@@ -206,8 +210,10 @@ static int take_xy(const char *path, mupc_st_tensor *x, const mupc_st_tensor *y,
   }
   raw->ndim = x->ndim;
   memcpy(raw->shape, x->shape, (size_t)x->ndim * sizeof x->shape[0]);
-  if (x->bytes) raw->u8 = x->bytes, x->bytes = NULL;
-  else raw->f32 = x->data, x->data = NULL;
+  if (x->bytes)
+    raw->u8 = x->bytes, x->bytes = NULL;
+  else
+    raw->f32 = x->data, x->data = NULL;
   return MUPC_OK;
 }
 
@@ -221,8 +227,9 @@ static int load_tensors(const char *dir, int train, const mupc_data_opts *o, mup
     mupc_st_tensor *x = (mupc_st_tensor *)mupc_st_find(&f, "x");
     const mupc_st_tensor *y = mupc_st_find(&f, "y");
     if (!x || !y)
-      status = mupc__fail(MUPC_EFORMAT, "%s: no tensor \"%s\", expected \"x\" [n, ...] and \"y\" [n]",
-                          path, x ? "y" : "x");
+      status =
+          mupc__fail(MUPC_EFORMAT, "%s: no tensor \"%s\", expected \"x\" [n, ...] and \"y\" [n]",
+                     path, x ? "y" : "x");
     if (status == MUPC_OK) status = check_xy(path, x, y);
     if (status == MUPC_OK) status = take_xy(path, x, y, &raw);
   }
@@ -409,7 +416,8 @@ static int normalise(const char *x_path, mupc__raw *r, const mupc_data_opts *o, 
     return MUPC_OK;
   }
   float *x = malloc(total * sizeof *x);
-  if (!x) return mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu normalised values", x_path, total);
+  if (!x)
+    return mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu normalised values", x_path, total);
   float table[MUPC_NORM_MAX][256];
   for (size_t c = 0; c < C; c++)
     for (int v = 0; v < 256; v++) {
@@ -434,8 +442,10 @@ int mupc__data_finish(const char *x_path, const char *y_path, mupc__raw *raw,
                                                         : dim * (size_t)raw->shape[d];
   int status = MUPC_OK;
   if (raw->shape[0] > INT_MAX || dim > INT_MAX)
-    status = mupc__fail(MUPC_EFORMAT, "%s: %" PRId64 " samples of %zu values is too large (at "
-                        "most %d of %d)", x_path, raw->shape[0], dim, INT_MAX, INT_MAX);
+    status = mupc__fail(MUPC_EFORMAT,
+                        "%s: %" PRId64 " samples of %zu values is too large (at "
+                        "most %d of %d)",
+                        x_path, raw->shape[0], dim, INT_MAX, INT_MAX);
   int classes = 0;
   size_t stride = 1;
   float *x = NULL;

@@ -306,8 +306,8 @@ int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *
 
   wide = malloc(lab_h.elements * sizeof *wide);
   if (!wide) {
-    status = mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu labels", labels_path,
-                        lab_h.elements);
+    status =
+        mupc__fail(MUPC_ENOMEM, "%s: out of memory for %zu labels", labels_path, lab_h.elements);
     goto ERROR;
   }
   for (size_t i = 0; i < lab_h.elements; i++)

@@ -572,8 +572,7 @@ static int get_uint_array(const char *path, const char *name, json_object *entry
 }
 
 /* Validates one tensor entry on its own (the layout is checked later). */
-static int parse_entry(const char *path, const char *name, json_object *val, int any,
-                       st_entry *e) {
+static int parse_entry(const char *path, const char *name, json_object *val, int any, st_entry *e) {
   if (strlen(name) > ST_MAX_NAME)
     return mupc__fail(MUPC_EFORMAT, "%s: tensor name \"%.32s...\" is %zu characters, at most %d",
                       path, name, strlen(name), ST_MAX_NAME);

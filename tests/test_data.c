@@ -261,8 +261,7 @@ static void test_tensors(void **state) {
   expect_fail("st", 1, &one, MUPC_EFORMAT, "y[1] is -2");
   /* The checkpoint reader still takes F32 alone. */
   mupc_st_file f;
-  assert_int_equal(mupc_st_read(path_in(p, sizeof p, "st", "train.safetensors"), &f),
-                   MUPC_EFORMAT);
+  assert_int_equal(mupc_st_read(path_in(p, sizeof p, "st", "train.safetensors"), &f), MUPC_EFORMAT);
   assert_non_null(strstr(mupc_errmsg(), "only F32 is supported"));
 }
 
@@ -328,8 +327,8 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cifar10),  cmocka_unit_test(test_cifar_bad),
-      cmocka_unit_test(test_cifar100), cmocka_unit_test(test_tensors),
+      cmocka_unit_test(test_cifar10),   cmocka_unit_test(test_cifar_bad),
+      cmocka_unit_test(test_cifar100),  cmocka_unit_test(test_tensors),
       cmocka_unit_test(test_idx_ranks), cmocka_unit_test(test_opts),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

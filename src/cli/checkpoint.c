@@ -267,8 +267,8 @@ static int fetch_all(mupc_net *net, mupc_st_file *f) {
 #define NDATA_KEYS 3
 #define NORM_TEXT_MAX (2 * MUPC_NORM_MAX * 16)
 
-static void fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_MAX],
-                      char *norm, const char **keys, const char **vals) {
+static void fill_meta(const ckpt_meta *m, mupc_st_file *f, char (*values)[VALUE_MAX], char *norm,
+                      const char **keys, const char **vals) {
   keys[0] = "format";
   vals[0] = CKPT_FORMAT;
   keys[1] = "mupc_version";

@@ -49,8 +49,8 @@ int data_parse_norm(const char *cmd, const char *text, mupc_data_opts *o) {
     size_t len = comma ? (size_t)(comma - p) : strlen(p);
     char item[64];
     if (len >= sizeof item)
-      return cli_error(CLI_EXIT_USAGE, cmd, "--norm: value %d is longer than %zu characters",
-                       i + 1, sizeof item - 1);
+      return cli_error(CLI_EXIT_USAGE, cmd, "--norm: value %d is longer than %zu characters", i + 1,
+                       sizeof item - 1);
     snprintf(item, sizeof item, "%.*s", (int)len, p);
     if (cli_parse_float(cmd, i < n / 2 ? "--norm MEAN" : "--norm STD", item,
                         i < n / 2 ? any : positive, &v[i]))

@@ -13,10 +13,10 @@
 /* The data flags shared by train and compare (help text and parsers). */
 #define DATA_FLAGS_HELP                                                                            \
   "  --format F            auto (default: by the files in DIR), idx, cifar10, cifar100\n"          \
-  "                        or tensors (README, \"Data\")\n"                                         \
-  "  --label L             CIFAR-100: fine (100 classes, default) or coarse (20)\n"               \
+  "                        or tensors (README, \"Data\")\n"                                        \
+  "  --label L             CIFAR-100: fine (100 classes, default) or coarse (20)\n"                \
   "  --classes N           class count (default: from the data)\n"                                 \
-  "  --norm M,S            values become (x/255 - M)/S, F32 tensors (x - M)/S; per channel:\n"    \
+  "  --norm M,S            values become (x/255 - M)/S, F32 tensors (x - M)/S; per channel:\n"     \
   "                        --norm M1,...,Mc,S1,...,Sc (default 0.5,0.5)\n"
 
 /* Default data options: AUTO format, fine labels, --norm 0.5,0.5. */

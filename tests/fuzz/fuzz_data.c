@@ -23,8 +23,8 @@ enum { HEADER = 1, PIX = 3072 };
 
 static const char *const files[] = {"test_batch.bin", "test.bin", "test.safetensors",
                                     "test.safetensors"};
-static const mupc_data_format formats[] = {MUPC_DATA_CIFAR10, MUPC_DATA_CIFAR100,
-                                           MUPC_DATA_TENSORS, MUPC_DATA_TENSORS};
+static const mupc_data_format formats[] = {MUPC_DATA_CIFAR10, MUPC_DATA_CIFAR100, MUPC_DATA_TENSORS,
+                                           MUPC_DATA_TENSORS};
 
 /* A loaded CIFAR file against its bytes. */
 static void check_cifar(const mupc_dataset *d, const uint8_t *b, size_t n, int c100, int coarse) {
