@@ -45,6 +45,7 @@ enum opt_id {
   O_NO_SHUFFLE,
   O_EVAL_EVERY,
   O_DEVICE,
+  O_GEMM,
   O_METRICS,
   O_SAVE,
   O_SAVE_EVERY,
@@ -62,6 +63,7 @@ static const struct option own_options[] = {
     {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
     {"eval-every", required_argument, NULL, O_EVAL_EVERY},
     {"device", required_argument, NULL, O_DEVICE},
+    {"gemm", required_argument, NULL, O_GEMM},
     {"metrics", required_argument, NULL, O_METRICS},
     {"save", required_argument, NULL, O_SAVE},
     {"save-every", required_argument, NULL, O_SAVE_EVERY},
@@ -80,6 +82,7 @@ typedef struct train_opts {
   int epochs, steps; /* 0: not given */
   int eval_every, save_every;
   const char *device, *metrics, *save, *init, *resume;
+  int gemm; /* -1: not given */
   int quiet, help;
   unsigned char given[O_END - O_FIRST];
 } train_opts;
@@ -114,7 +117,9 @@ static void help(void) {
           "  --metrics FILE        JSON lines: one per step, then a \"final\" one (README)\n"
           "  --quiet               print only the final result\n"
           "  --device SPEC         P:D, cpu, gpu, or part of a platform/vendor/device name\n"
-          "                        (default: MUPC_DEVICE, else the first GPU, else CPU)\n",
+          "                        (default: MUPC_DEVICE, else the first GPU, else CPU)\n"
+          "  --gemm P              GEMM provider: auto (the host BLAS on CPU devices, CLBlast\n"
+          "                        elsewhere), clblast or host (default: MUPC_GEMM, else auto)\n",
           DEFAULT_STEPS, DEFAULT_EVAL_EVERY);
   fputs("checkpoints (safetensors):\n"
         "  --save FILE           write the model at the end (and with --save-every); a run\n"
@@ -178,6 +183,8 @@ static int parse_flag(int id, const char *arg, train_opts *o) {
   case O_DEVICE:
     o->device = arg;
     break;
+  case O_GEMM:
+    return cli_parse_gemm(CMD, flag, arg, &o->gemm);
   case O_METRICS:
     o->metrics = arg;
     break;
@@ -220,6 +227,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
   o->norm_mean = DEFAULT_NORM_MEAN;
   o->norm_std = DEFAULT_NORM_STD;
   o->shuffle = 1;
+  o->gemm = -1;
   o->eval_every = DEFAULT_EVAL_EVERY;
   struct option *all = cli_net_options(own_options);
   if (!all) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
@@ -451,6 +459,8 @@ static int build_net(run *r) {
   }
   int st = mupc_ctx_init(&r->ctx, device);
   if (st != MUPC_OK) return cli_report(CMD, st, r->ctx);
+  const int bad = cli_set_gemm(CMD, "--gemm", r->ctx, r->o.gemm);
+  if (bad) return bad;
   /* The checkpoint keeps the global parameters (r->m.p); the net runs the
    * rank's shard. */
   const mupc_net_params local = dstep_local_params(&r->m.p, r->ranks);
