@@ -50,7 +50,11 @@ void mupc_host_blas_describe(char *dst, size_t n) {
   while (len > 0 && config[len - 1] == ' ')
     config[--len] = '\0';
   const int threads = openblas_get_num_threads();
-  snprintf(dst, n, "%s, %d thread%s", config, threads, threads == 1 ? "" : "s");
+  /* The kernel set is OpenBLAS's choice for this CPU unless the user forced
+   * one; say so, since a forced older set can be slower. */
+  const char *forced = getenv("OPENBLAS_CORETYPE");
+  snprintf(dst, n, "%s, %d thread%s%s%s", config, threads, threads == 1 ? "" : "s",
+           forced && *forced ? ", OPENBLAS_CORETYPE=" : "", forced && *forced ? forced : "");
 #elif MUPC_HAVE_HOST_BLAS
   snprintf(dst, n, "CBLAS");
 #else
