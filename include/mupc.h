@@ -32,7 +32,7 @@ extern "C" {
   X(EFORMAT, -3007, "malformed file")                                          \
   X(ESHAPE, -3008, "shape does not match the configuration")                   \
   X(EDEVMEM, -3009, "device memory exhausted")                                 \
-  X(EGEMM, -3010, "CLBlast GEMM failed")                                       \
+  X(EGEMM, -3010, "GEMM failed (CLBlast or the host BLAS)")                    \
   X(ENONFINITE, -3011, "non-finite value (NaN or inf)")                        \
   X(ENOSPC, -3012, "no space left on device")                                  \
   X(EINTR, -3013, "interrupted")
