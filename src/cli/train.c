@@ -24,11 +24,11 @@
 #define CMD "train"
 
 /* With no flags, `mupc train` must finish on a 2-core CPU under PoCL in
- * about 10 minutes. The jpc example network (the library's defaults) takes
- * 0.27 s a step there and a test-set evaluation 2 s, so 1500 steps with 15
- * evaluations are about 7.5 minutes: room for a busy machine, and 1.6
- * epochs, which ends above the 900-step figure (81.6 % against 80.4 %,
- * seed 0). */
+ * about 10 minutes. The jpc example network (the library's defaults) took
+ * 0.27 s a step there with CLBlast's GEMMs and a test-set evaluation 2 s, so
+ * 1500 steps with 15 evaluations were about 7.5 minutes (with the host BLAS,
+ * under 3): room for a busy machine, and 1.6 epochs, which ends above the
+ * 900-step figure (81.6 % against 80.4 %, seed 0, then). */
 #define DEFAULT_STEPS 1500
 #define DEFAULT_EVAL_EVERY 100
 #define DEFAULT_NORM_MEAN 0.5f
@@ -95,7 +95,7 @@ static void help(void) {
   fputs("usage: mupc train [flags]\n\n"
         "Trains a μPC predictive-coding network (or its backprop baseline) on an IDX\n"
         "data set, evaluates it on the test set and prints the final test accuracy.\n"
-        "With no flags: the jpc example network on Fashion-MNIST, about 8 minutes on\n"
+        "With no flags: the jpc example network on Fashion-MNIST, a few minutes on\n"
         "a 2-core CPU.\n\n",
         f);
   fprintf(f,
