@@ -92,3 +92,15 @@ inline float phi_delta(float z, float d) {
   return phi(zn) - phi(z);
 #endif
 }
+
+/* Denormal floats (|x| < 2^-126) as zero. On CPUs each arithmetic operation
+ * on a denormal costs a microcode assist (about 100 cycles), and a deep
+ * network's inference is full of them: the signal reaching a layer k below
+ * the output is scaled by about (activity lr / B)^k, under 2^-126 within
+ * 20 layers. The compiler option -cl-denorms-are-zero would do this, but
+ * PoCL 3.1 drops it when it loads a kernel from its cache; flushing the
+ * values the kernels read from GEMMs and write back holds on every driver.
+ * What it drops is below 1.2e-38, invisible next to any activity (XLA
+ * flushes denormals on CPUs too). Integer operations only: a float compare
+ * could itself take the assist. */
+inline float ftz(float x) { return (as_uint(x) & 0x7f800000u) ? x : 0.0f; }

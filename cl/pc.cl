@@ -39,8 +39,8 @@ __kernel void pc_errors(__global const float *r, __global const float *d,
   const int i = (lo - 1) * bn + g;
   float v = r[i] + d[i];
   if (i >= bn) /* f_1 is fixed: layer 1 moves only with d_1 */
-    v -= scale * pred[i - bn] + skip * d[i - bn];
-  e[i] = v;
+    v -= scale * ftz(pred[i - bn]) + skip * d[i - bn];
+  e[i] = ftz(v);
 }
 
 /* r = z − f(z) over every hidden layer, from pred = φ(z_{l-1}) W_lᵀ: the
@@ -101,42 +101,53 @@ __kernel void out_error(__global const float *predl, __global const float *y,
  * activity in one pass:
  *   dz_l = (1/B)[e_l − φ'(z_l) ⊙ (a_{l+1} bp_l) − s_{l+1} e_{l+1}]
  * where bp_l = E_{l+1} W_{l+1} (unscaled) and e_{l+1} is hidden for l < L-1
- * (the top layer takes the readout's scale and no skip). adam != 0 runs
- * Adam with bias corrections c1 = 1/(1−β1^t), c2 = 1/(1−β2^t). */
-__kernel void pc_update(__global const float *z, __global float *d, __global float *a,
-                        __global float *da, __global const float *e, __global const float *bp,
-                        __global float *dz, __global float *m, __global float *v, const int lo,
-                        const int count, const int bn, const int top, const float scale_h,
-                        const float skip_h, const float scale_top, const float inv_b,
-                        const float lr, const int store_dz, const int adam, const float b1,
-                        const float b2, const float eps, const float c1, const float c2) {
-  const int g = get_global_id(0);
-  if (g >= count) return;
-  const int i = (lo - 1) * bn + g;
-  const float z0 = z[i], di = d[i];
-  const float zi = z0 + di;
-  float grad;
-  if (i < top) /* a hidden layer above */
-    grad = e[i] - dphi(zi) * (scale_h * bp[i]) - skip_h * e[i + bn];
-  else
-    grad = e[i] - dphi(zi) * (scale_top * bp[i]);
-  grad *= inv_b;
-  if (store_dz) dz[i] = grad;
-  float step;
-  if (adam) {
-    const float mi = b1 * m[i] + (1.0f - b1) * grad;
-    const float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
-    m[i] = mi;
-    v[i] = vi;
-    step = (mi * c1) / (sqrt(vi * c2) + eps);
-  } else {
-    step = grad;
-  }
-  const float dn = di - lr * step;
-  d[i] = dn;
-  a[i] = phi(z0 + dn);
-  da[i] = phi_delta(z0, dn);
-}
+ * (the top layer takes the readout's scale and no skip). ADAM runs Adam with
+ * bias corrections c1 = 1/(1−β1^t), c2 = 1/(1−β2^t); it is a constant in
+ * each of the two kernels below, because a run-time flag let PoCL compute
+ * Adam's lanes under a mask for gradient descent too, where grad² of the
+ * tiny gradients deep in the band is denormal (see ftz). */
+#define PC_UPDATE_BODY(ADAM)                                                   \
+  const int g = get_global_id(0);                                              \
+  if (g >= count) return;                                                      \
+  const int i = (lo - 1) * bn + g;                                             \
+  const float z0 = z[i], di = d[i];                                            \
+  const float zi = z0 + di;                                                    \
+  /* bp is a GEMM's output; the rest was flushed when it was written. */       \
+  const float bpi = ftz(bp[i]);                                                \
+  float grad;                                                                  \
+  if (i < top) /* a hidden layer above */                                      \
+    grad = e[i] - dphi(zi) * (scale_h * bpi) - skip_h * e[i + bn];            \
+  else                                                                         \
+    grad = e[i] - dphi(zi) * (scale_top * bpi);                                \
+  grad = ftz(grad * inv_b);                                                    \
+  if (store_dz) dz[i] = grad;                                                  \
+  float step = grad;                                                           \
+  if (ADAM) {                                                                  \
+    /* grad² is below 2^-126 when |grad| < 2^-63: take it as 0 up front. */    \
+    const float gs = (as_uint(grad) & 0x7f800000u) >= (64u << 23) ? grad : 0.0f; \
+    const float mi = ftz(b1 * m[i] + (1.0f - b1) * grad);                     \
+    const float vi = ftz(b2 * v[i] + (1.0f - b2) * gs * gs);                  \
+    m[i] = mi;                                                                 \
+    v[i] = vi;                                                                 \
+    step = (mi * c1) / (sqrt(vi * c2) + eps);                                  \
+  }                                                                            \
+  const float dn = ftz(di - lr * step);                                        \
+  d[i] = dn;                                                                   \
+  a[i] = phi(z0 + dn);                                                         \
+  da[i] = ftz(phi_delta(z0, dn));
+
+#define PC_UPDATE_ARGS                                                         \
+  __global const float *z, __global float *d, __global float *a, __global float *da,   \
+      __global const float *e, __global const float *bp, __global float *dz,           \
+      __global float *m, __global float *v, const int lo, const int count,             \
+      const int bn, const int top, const float scale_h, const float skip_h,            \
+      const float scale_top, const float inv_b, const float lr, const int store_dz,    \
+      const float b1, const float b2, const float eps, const float c1, const float c2
+
+/* Gradient descent (lr = 0: only the gradient, into dz with store_dz). */
+__kernel void pc_update(PC_UPDATE_ARGS) { PC_UPDATE_BODY(0) }
+/* Adam on the activities. */
+__kernel void pc_update_adam(PC_UPDATE_ARGS) { PC_UPDATE_BODY(1) }
 
 /* Backprop: δ-scaled errors from the layer above, the same form as the PC
  * equilibrium: e_l = φ'(z_l) ⊙ (a_{l+1} bp_l) + s_{l+1} e_{l+1}. One layer. */

@@ -32,7 +32,7 @@ extern "C" {
   X(EFORMAT, -3007, "malformed file")                                          \
   X(ESHAPE, -3008, "shape does not match the configuration")                   \
   X(EDEVMEM, -3009, "device memory exhausted")                                 \
-  X(EGEMM, -3010, "CLBlast GEMM failed")                                       \
+  X(EGEMM, -3010, "GEMM failed (CLBlast or the host BLAS)")                    \
   X(ENONFINITE, -3011, "non-finite value (NaN or inf)")                        \
   X(ENOSPC, -3012, "no space left on device")                                  \
   X(EINTR, -3013, "interrupted")
@@ -91,6 +91,42 @@ const char *mupc_ctx_build_log(const mupc_ctx *ctx);
 uint64_t mupc_ctx_device_bytes(const mupc_ctx *ctx);
 /* Waits for everything enqueued on the context's queue (timing only). */
 int mupc_ctx_finish(mupc_ctx *ctx);
+
+/* ---- GEMM providers ------------------------------------------------------
+ * Every GEMM of a context's networks runs through one provider:
+ *   CLBLAST  CLBlast's kernels on the device (any device);
+ *   HOST     the host's CBLAS (OpenBLAS) on the buffers' own memory: only for
+ *            CPU devices whose memory is the host's (PoCL, rusticl on
+ *            llvmpipe). It is enqueued as a native kernel where the driver
+ *            runs those (PoCL), so the host still never waits inside the
+ *            inference loop; elsewhere the host maps the operands (waiting
+ *            for the queue), multiplies, and unmaps them.
+ *   AUTO     HOST on such CPU devices when the library was built with a host
+ *            BLAS, CLBLAST everywhere else: on CPUs CLBlast's kernels run far
+ *            below the CPU's own BLAS (README, Performance).
+ * The elementwise kernels run on the device with either; the providers
+ * differ only in the rounding of the GEMMs. mupc_ctx_init takes the provider
+ * from the environment variable MUPC_GEMM (auto, clblast, host) when it is
+ * set, else AUTO, and fails with MUPC_EINVAL if it names no provider or one
+ * the device cannot use. */
+typedef enum { MUPC_GEMM_AUTO, MUPC_GEMM_CLBLAST, MUPC_GEMM_HOST, MUPC_GEMM_COUNT } mupc_gemm;
+const char *mupc_gemm_name(mupc_gemm g); /* "auto", "clblast", "host" */
+int mupc_gemm_from_name(const char *s);  /* -1 for an unknown name */
+/* Chooses the provider of every GEMM enqueued on ctx from now on (it may
+ * change between steps: both work on the same buffers, in queue order).
+ * MUPC_EINVAL, and no change, if HOST is asked for where it cannot run. */
+int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g);
+/* The provider in use: MUPC_GEMM_CLBLAST or MUPC_GEMM_HOST, never AUTO. */
+mupc_gemm mupc_ctx_gemm(const mupc_ctx *ctx);
+/* Whether HOST can run on this context's device. */
+int mupc_ctx_host_gemm_ok(const mupc_ctx *ctx);
+/* How HOST GEMMs reach this context's queue: "native kernel" or "map". */
+const char *mupc_ctx_host_gemm_dispatch(const mupc_ctx *ctx);
+/* The host BLAS the library was built with, e.g. "OpenBLAS 0.3.21
+ * DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64, 2 threads" (OpenBLAS
+ * reads OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS once, when it loads; the
+ * library never sets them), "" when built without one. */
+void mupc_host_blas_describe(char *dst, size_t n);
 
 /* ---- networks ---------------------------------------------------------- */
 
@@ -215,9 +251,14 @@ uint64_t mupc_net_flop_count(const mupc_net *net);
  * (2 + 2T) passes of 2·B·(D·N + (L-2)·N² + N·C) for PC, 3 for BP. */
 double mupc_net_dense_flops_per_step(const mupc_net_params *p);
 /* The device's SGEMM rate in GFLOP/s on this network's GEMM shapes,
- * batched as the step batches them (CLBlast, `reps` repetitions after one
- * warm-up). */
+ * batched as the step batches them (CLBlast, whatever the context's
+ * provider; `reps` repetitions after one warm-up). The network's buffers
+ * are overwritten. */
 int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
+/* The host BLAS's rate on the same list of GEMMs, on host memory of the same
+ * sizes (no device involved): the CPU's own yardstick. MUPC_EINVAL when the
+ * library was built without a host BLAS. */
+int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops);
 /* ---- GEMM tuning --------------------------------------------------------
  * CLBlast's direct GEMM kernel (which runs every GEMM of a step at our
  * sizes) has tunable tile parameters. mupc_tune searches a set of them on a

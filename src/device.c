@@ -291,6 +291,8 @@ int mupc_ctx_init(mupc_ctx **out, const char *spec) {
     rc = mupc__fail(err, "%s: clCreateCommandQueue failed: %s", info.name, mupc_strerror(err));
     goto ERROR;
   }
+  rc = mupc__gemm_ctx_init(ctx);
+  if (rc) goto ERROR;
   mupc__tune_apply_cached(ctx);
   *out = ctx;
   return MUPC_OK;
@@ -307,6 +309,7 @@ void mupc_ctx_free(mupc_ctx *ctx) {
   }
   free(ctx->programs);
   free(ctx->build_log);
+  free(ctx->host_ptrs);
   if (ctx->queue) {
     clFinish(ctx->queue);
     clReleaseCommandQueue(ctx->queue);
@@ -327,7 +330,7 @@ int mupc_ctx_finish(mupc_ctx *ctx) {
   cl_int err = clFinish(ctx->queue);
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: clFinish: %s", ctx->info.name, mupc_strerror(err));
-  return MUPC_OK;
+  return mupc__gemm_check_fault(ctx);
 }
 
 /* Whole 4-byte words: the zero fill writes a float pattern, and a fill of
@@ -345,7 +348,7 @@ int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out) {
                       (unsigned long long)ctx->info.max_alloc_bytes,
                       (unsigned long long)ctx->info.global_mem_bytes);
   cl_int err;
-  cl_mem buf = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  cl_mem buf = clCreateBuffer(ctx->context, ctx->mem_flags, bytes, NULL, &err);
   if (err == CL_SUCCESS) {
     /* Fill now: it both zeroes the buffer and makes lazy allocators commit
      * the memory, so exhaustion shows up here and not mid-training. */
@@ -364,6 +367,7 @@ int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out) {
 
 void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes) {
   if (!*buf) return;
+  mupc__gemm_forget_buffer(ctx, *buf);
   clReleaseMemObject(*buf);
   *buf = NULL;
   ctx->device_bytes -= padded(bytes);

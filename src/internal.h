@@ -6,6 +6,7 @@
 
 #include <CL/cl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* ---- errors (status.c) ---- */
 
@@ -17,6 +18,12 @@ void mupc__clear_errmsg(void);
 const char *mupc__cl_error_name(int code);
 
 /* ---- context (device.c) ---- */
+
+/* A buffer's address as native kernels see it (gemm.c). */
+typedef struct mupc__host_ptr {
+  cl_mem mem;
+  float *ptr;
+} mupc__host_ptr;
 
 typedef struct mupc__program_entry {
   char *key; /* options + '\n' + source names */
@@ -34,7 +41,33 @@ struct mupc_ctx {
   size_t nprograms;
   uint64_t device_bytes;
   int tuned; /* cached CLBlast parameters applied */
+  mupc_gemm gemm;       /* the provider in use: CLBLAST or HOST */
+  int host_gemm_ok;     /* a CPU device sharing the host's memory, and a host BLAS */
+  int host_native;      /* HOST GEMMs go in as native kernels (else map/unmap) */
+  cl_mem_flags mem_flags; /* of every buffer (ALLOC_HOST_PTR where HOST may run) */
+  mupc__host_ptr *host_ptrs; /* learnt buffer addresses, for native kernels */
+  size_t nhost_ptrs, cap_host_ptrs;
+  atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
 };
+
+/* ---- GEMM providers (gemm.c) ---- */
+/* Fills host_gemm_ok, host_native and mem_flags from the device, then
+ * takes the provider from MUPC_GEMM (else AUTO). */
+int mupc__gemm_ctx_init(mupc_ctx *ctx);
+/* A released buffer's learnt address is dropped: its handle may return. */
+void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf);
+/* MUPC_EGEMM if a native-kernel GEMM has failed since the context began;
+ * called wherever the host has waited for the queue. */
+int mupc__gemm_check_fault(mupc_ctx *ctx);
+/* Tests only: host GEMMs through map/unmap even where native kernels run. */
+void mupc__gemm_force_map(mupc_ctx *ctx, int on);
+/* Row-major C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], i < batch, on host
+ * memory with the host BLAS (strides in floats). Only where a host BLAS is
+ * built in (MUPC_HAVE_HOST_BLAS). */
+void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
+                      size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
+                      size_t batch);
 
 /* ---- tuning (tune.c) ---- */
 /* Applies this device's cached GEMM parameters, if any (never fails). */

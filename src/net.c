@@ -36,7 +36,8 @@ static int make_kernels(mupc_net *net) {
     const char *name;
   } list[] = {{&net->k.ff_first, "ff_first"},       {&net->k.ff_hidden, "ff_hidden"},
               {&net->k.pc_errors, "pc_errors"},     {&net->k.out_error, "out_error"},
-              {&net->k.pc_update, "pc_update"},     {&net->k.bp_backward, "bp_backward"},
+              {&net->k.pc_update, "pc_update"},     {&net->k.pc_update_adam, "pc_update_adam"},
+              {&net->k.bp_backward, "bp_backward"},
               {&net->k.refresh_act, "refresh_act"}, {&net->k.residual, "residual"},
               {&net->k.rebase, "rebase"},
               {&net->k.adam_update, "adam_update"}, {&net->k.sgd_update, "sgd_update"},
@@ -200,7 +201,7 @@ static int read_buffer(mupc_net *net, cl_mem b, size_t off, size_t n, float *out
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: reading a tensor failed: %s", net->ctx->info.name,
                       mupc_strerror(err));
-  return MUPC_OK;
+  return mupc__gemm_check_fault(net->ctx);
 }
 
 int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out) {

@@ -5,7 +5,8 @@
 #include "internal.h"
 
 typedef struct mupc__kernels {
-  cl_kernel ff_first, ff_hidden, pc_errors, out_error, pc_update, bp_backward, refresh_act;
+  cl_kernel ff_first, ff_hidden, pc_errors, out_error, pc_update, pc_update_adam, bp_backward;
+  cl_kernel refresh_act;
   cl_kernel residual, rebase;
   cl_kernel adam_update, sgd_update, layer_energy;
 } mupc__kernels;
@@ -62,6 +63,20 @@ struct mupc_net {
 /* ---- gemm.c: every GEMM, row-major, counted as one enqueue ----
  * C[i] = alpha · op(A[i]) · op(B[i]) + beta · C[i] for i < batch, with
  * offsets and strides in floats. */
+typedef struct mupc__gemm_args {
+  int trans_a, trans_b;
+  size_t m, n, k;
+  float alpha, beta;
+  cl_mem a;
+  size_t a_off, lda, a_stride;
+  cl_mem b;
+  size_t b_off, ldb, b_stride;
+  cl_mem c;
+  size_t c_off, ldc, c_stride, batch;
+} mupc__gemm_args;
+/* On the given provider (CLBLAST or HOST), whatever the context's. */
+int mupc__gemm_run(mupc_net *net, mupc_gemm provider, const mupc__gemm_args *g);
+/* On the context's provider. */
 int mupc__gemm(mupc_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_stride, cl_mem b,
                size_t b_off, size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off,

@@ -161,8 +161,9 @@ static int back_project(mupc_net *net, int lo) {
                     net->bp, (size_t)(L - 2) * bn, N, 0, 1);
 }
 
-/* One pass of pc_update over the band: lr = 0 with adam = 0 only computes
- * the gradient. t is the 1-based activity-Adam step. */
+/* One pass of pc_update (pc_update_adam with adam) over the band: lr = 0
+ * with adam = 0 only computes the gradient. t is the 1-based activity-Adam
+ * step. */
 static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int store_dz) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth, ibn = (int)net->bn, count = (L - lo) * ibn, top = (L - 2) * ibn;
@@ -171,7 +172,7 @@ static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int sto
   const float b1 = p->adam_beta1, b2 = p->adam_beta2, eps = p->adam_eps;
   const float c1 = adam ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
   const float c2 = adam ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
-  cl_kernel k = net->k.pc_update;
+  cl_kernel k = adam ? net->k.pc_update_adam : net->k.pc_update;
   MUPC__SET_ARG(k, 0, net->z);
   MUPC__SET_ARG(k, 1, net->d);
   MUPC__SET_ARG(k, 2, net->a);
@@ -191,12 +192,11 @@ static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int sto
   MUPC__SET_ARG(k, 16, inv_b);
   MUPC__SET_ARG(k, 17, lr);
   MUPC__SET_ARG(k, 18, store_dz);
-  MUPC__SET_ARG(k, 19, adam);
-  MUPC__SET_ARG(k, 20, b1);
-  MUPC__SET_ARG(k, 21, b2);
-  MUPC__SET_ARG(k, 22, eps);
-  MUPC__SET_ARG(k, 23, c1);
-  MUPC__SET_ARG(k, 24, c2);
+  MUPC__SET_ARG(k, 19, b1);
+  MUPC__SET_ARG(k, 20, b2);
+  MUPC__SET_ARG(k, 21, eps);
+  MUPC__SET_ARG(k, 22, c1);
+  MUPC__SET_ARG(k, 23, c2);
   return mupc__launch(net, k, (size_t)count);
 }
 
@@ -262,7 +262,7 @@ static int read_energy(mupc_net *net, float *out /* 2L */) {
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: reading energies failed: %s", net->ctx->info.name,
                       mupc_strerror(err));
-  return MUPC_OK;
+  return mupc__gemm_check_fault(net->ctx);
 }
 
 /* Feedforward init: zero the hidden errors (they are exactly zero at the
@@ -456,6 +456,8 @@ int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat) {
       if (err != CL_SUCCESS)
         rc = mupc__fail(err, "%s: reading predictions: %s", net->ctx->info.name,
                         mupc_strerror(err));
+      else
+        rc = mupc__gemm_check_fault(net->ctx);
     }
     for (int i = 0; i < m && rc == MUPC_OK; i++) {
       float *row = yhat + (size_t)(s + i) * C;

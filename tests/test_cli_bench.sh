@@ -33,15 +33,34 @@ assert d['enqueues_per_inference_step'] == 7
 assert d['device_bytes'] > 0 and d['device_sgemm_gflops'] > 0
 assert d['config']['depth'] == 5 and d['config']['width'] == 16
 assert d['device']['tuned'] is False
+# A CPU device sharing the host's memory runs its GEMMs on the host BLAS,
+# measured in the same run: efficiency is also against the better of the two.
+if d['host_blas']:
+    assert d['gemm_provider'] == 'host', d['gemm_provider']
+    assert d['host_gemm_dispatch'] == ('native kernel' if '$dev' == 'pocl' else 'map')
+    assert d['host_sgemm_gflops'] > 0
+else:
+    assert d['gemm_provider'] == 'clblast' and d['host_sgemm_gflops'] is None
+rates = {'clblast': d['device_sgemm_gflops'], 'host': d['host_sgemm_gflops'] or 0}
+assert d['best_gemm'] == max(rates, key=rates.get) and d['best_gemm_gflops'] == max(rates.values())
+assert abs(d['efficiency_vs_best_gemm'] - d['gflops_dense'] / d['best_gemm_gflops']) < 1e-9
+assert d['efficiency_vs_best_gemm'] <= d['efficiency'] + 1e-12
 " || fail "$dev: bench --json fields"
   # shellcheck disable=SC2086
   run "$mupc" bench --device "$dev" $small
   [ "$rc" -eq 0 ] && grep -q '^enqueues    7 per inference step' "$tmp/out" &&
-    grep -q 'efficiency' "$tmp/out" || fail "$dev: bench text report"
-  # Efficiency says what it is a ratio of, and why it may exceed 1.
-  grep -Eq '^efficiency  [0-9.]+ = dense GFLOP/s / SGEMM GFLOP/s \(executed: [0-9.]+\)\. Above 1 when the$' \
-    "$tmp/out" && grep -q 'wavefront skips work the dense count includes' "$tmp/out" ||
-    fail "$dev: bench must explain efficiency"
+    grep -q '^gemm        host (.*thread' "$tmp/out" &&
+    grep -q '^efficiency  .* against CLBlast, .* against the best GEMM' "$tmp/out" ||
+    fail "$dev: bench text report"
+  # --gemm forces CLBlast; the host BLAS is still measured for the yardstick.
+  # shellcheck disable=SC2086
+  run "$mupc" bench --device "$dev" $small --gemm clblast --json
+  [ "$rc" -eq 0 ] && json "assert d['gemm_provider'] == 'clblast' and d['host_sgemm_gflops'] > 0" ||
+    fail "$dev: bench --gemm clblast"
+  # shellcheck disable=SC2086
+  run env MUPC_GEMM=clblast "$mupc" bench --device "$dev" $small --gemm host --json
+  [ "$rc" -eq 0 ] && json "assert d['gemm_provider'] == 'host'" ||
+    fail "$dev: --gemm host must win over MUPC_GEMM"
 done
 
 run "$mupc" bench --steps 0
@@ -58,6 +77,8 @@ run "$mupc" bench --warmpu 1
 run "$mupc" help bench
 [ "$rc" -eq 0 ] && grep -q '^usage: mupc bench' "$tmp/out" && grep -q 'exceeds 1 when the wavefront' "$tmp/out" ||
   fail "mupc help bench: want the help, with what efficiency is"
+expect_usage_error 'auto, clblast or host' "$mupc" bench --gemm cublas
+expect_usage_error "MUPC_GEMM: 'cublas'" env MUPC_GEMM=cublas "$mupc" bench --device pocl --steps 1
 
 # A hand-written cache entry for PoCL is applied; a broken cache is ignored.
 run "$mupc" devices --device pocl --json

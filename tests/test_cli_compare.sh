@@ -46,6 +46,25 @@ assert "nosuch" in bad["error"] and bad["seconds_per_step_median"] is None
 assert bad["max_rel_weight_diff"] is None
 PY
 
+# Each GEMM provider on each implementation, the same job for 20 steps: the
+# host BLAS and CLBlast, PoCL and rusticl, all end within 1e-5.
+both=pocl@host,pocl@clblast
+[ "$devices" = pocl,llvmpipe ] && both=$both,llvmpipe@host,llvmpipe@clblast
+# shellcheck disable=SC2086
+run "$mupc" compare --devices "$both" --data "$tmp/data" --depth 8 --width 16 --batch 32 \
+  --infer-steps 8 --steps 20 --json
+[ "$rc" -eq 0 ] || fail "compare --devices $both exited $rc"
+python3 - "$tmp/out" "$both" <<'PY' || fail "compare across GEMM providers"
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+want = [s.split("@")[1] for s in sys.argv[2].split(",")]
+assert [r["gemm"] for r in rows] == want, rows
+for r in rows:
+    assert r["error"] is None, r
+    assert r["max_rel_weight_diff"] < 1e-5 and r["max_rel_loss_diff"] < 1e-5, r
+PY
+expect_usage_error 'auto, clblast or host' "$mupc" compare --devices pocl@fastest --data "$tmp/data"
+
 # shellcheck disable=SC2086
 run "$mupc" compare --devices pocl $job --markdown
 [ "$rc" -eq 0 ] && grep -q '^| platform | device | driver |' "$tmp/out" &&

@@ -47,23 +47,32 @@ python3 -c "import sys; sys.exit(0 if float('$diff') <= 1e-4 else 1)" ||
 # steps amplify rounding (PoCL and rusticl, one rank each, end this job
 # 5e-3 apart), so the weights get a looser bound than above; the loss
 # curves must still agree closely. Each rank dividing by its own batch
-# instead gives 2e-1.
-np 1 "$tmp/a1.st" --activity-optim adam --activity-lr 0.01 --metrics "$tmp/a1.jsonl" ||
-  fail "-np 1 activity adam failed"
-np 2 "$tmp/a2.st" --activity-optim adam --activity-lr 0.01 --metrics "$tmp/a2.jsonl" ||
-  fail "-np 2 activity adam failed"
-diff=$(python3 "$here/st_weight_diff.py" "$tmp/a2.st" "$tmp/a1.st") || fail "activity adam weights"
-echo "activity Adam, largest relative weight difference, 2 ranks against 1: $diff"
-python3 -c "import sys; sys.exit(0 if float('$diff') <= 2e-2 else 1)" ||
-  fail "activity Adam: 2 ranks differ from 1 rank by $diff (> 2e-2)"
-python3 - "$tmp/a1.jsonl" "$tmp/a2.jsonl" <<'PY' || fail "activity Adam: loss curves differ"
+# instead gives 2e-1. The tight bound needs each sample's products to round
+# the same whatever the rows beside it: CLBlast's do, OpenBLAS's do not on
+# shapes this small (its small-matrix kernels take a 32-row product another
+# way than a 64-row one), so CLBlast runs it, and the host BLAS (the
+# device's default) is held to the bound such rounding allows.
+adam_check() { # adam_check PROVIDER LOSS_BOUND
+  np 1 "$tmp/a1.st" --activity-optim adam --activity-lr 0.01 --metrics "$tmp/a1.jsonl" \
+    --gemm "$1" || fail "-np 1 activity adam ($1) failed"
+  np 2 "$tmp/a2.st" --activity-optim adam --activity-lr 0.01 --metrics "$tmp/a2.jsonl" \
+    --gemm "$1" || fail "-np 2 activity adam ($1) failed"
+  diff=$(python3 "$here/st_weight_diff.py" "$tmp/a2.st" "$tmp/a1.st") ||
+    fail "activity adam weights ($1)"
+  echo "activity Adam ($1), largest relative weight difference, 2 ranks against 1: $diff"
+  python3 -c "import sys; sys.exit(0 if float('$diff') <= 2e-2 else 1)" ||
+    fail "activity Adam ($1): 2 ranks differ from 1 rank by $diff (> 2e-2)"
+  python3 - "$tmp/a1.jsonl" "$tmp/a2.jsonl" "$2" <<'PY' || fail "activity Adam ($1): loss curves differ"
 import json, sys
-curves = [[json.loads(l)["train_loss"] for l in open(f) if '"train_loss"' in l] for f in sys.argv[1:]]
+curves = [[json.loads(l)["train_loss"] for l in open(f) if '"train_loss"' in l] for f in sys.argv[1:3]]
 assert len(curves[0]) == len(curves[1]) == 10, curves
 worst = max(abs(a - b) / abs(a) for a, b in zip(*curves))
 print("activity Adam, largest relative train-loss difference:", worst)
-assert worst <= 1e-5, worst
+assert worst <= float(sys.argv[3]), worst
 PY
+}
+adam_check clblast 1e-5
+adam_check auto 1e-3
 
 # Five steps on 2 ranks, then --resume to ten: the same weights.
 np 2 "$tmp/r5.st" --steps 5 || fail "-np 2 --steps 5 failed"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's quick start: installs what is missing (on Debian, as root or
 # through sudo), builds ./build if needed and trains with `mupc train`'s
-# defaults: the jpc example network on Fashion-MNIST, about 8 minutes on a
+# defaults: the jpc example network on Fashion-MNIST, a few minutes on a
 # 2-core CPU, ending with the final test accuracy.
 #
 #   tools/demo.sh [mupc train flags, e.g. --steps 300 --device gpu]

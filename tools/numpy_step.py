@@ -11,10 +11,31 @@ wavefront, no batching across layers. ReLU, μPC scalings, skips, MSE, GD on
 activities (lr 0.5), Adam on weights (lr 0.1)."""
 import argparse
 import json
+import os
 import statistics
 import time
 
 import numpy as np
+
+
+def blas_info():
+    """Which BLAS NumPy's matmul runs, and its kernel: Debian's python3-numpy
+    takes whatever libblas.so.3 points to (the reference BLAS unless an
+    optimised one such as libopenblas0 is installed), and OpenBLAS reads
+    OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS when it loads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return 'unknown (no threadpoolctl)'
+    pools = [p for p in threadpool_info() if p.get('user_api') == 'blas']
+    if not pools:
+        return 'no BLAS thread pool found (the reference BLAS?)'
+    p = pools[0]
+    desc = (f"{p.get('internal_api')} {p.get('version')}, {p.get('architecture')} kernels, "
+            f"{p.get('num_threads')} threads")
+    forced = [f'{k}={os.environ[k]}' for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')
+              if k in os.environ]
+    return desc + (f" ({', '.join(forced)})" if forced else '')
 
 
 def main():
@@ -91,9 +112,10 @@ def main():
     med = statistics.median(times)
     if a.json:
         print(json.dumps({'seconds_per_step_median': med, 'seconds_per_step_min': min(times),
-                          'seconds_per_step_max': max(times), 'numpy': np.__version__}))
+                          'seconds_per_step_max': max(times), 'numpy': np.__version__,
+                          'blas': blas_info()}))
     else:
-        print(f'numpy {np.__version__}: median {med:.4f} s per step '
+        print(f'numpy {np.__version__} ({blas_info()}): median {med:.4f} s per step '
               f'(min {min(times):.4f}, max {max(times):.4f}, {a.steps} steps)')
 
 

@@ -78,6 +78,19 @@ typedef struct cli_range {
 int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_range range,
                     float *out);
 
+/* --gemm auto|clblast|host: *out is the mupc_gemm, else CLI_EXIT_USAGE
+ * naming the choices. */
+int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out);
+/* Applies a parsed --gemm to ctx (gemm < 0: not given, the library's choice,
+ * which MUPC_GEMM may set); a provider the device cannot use is a usage
+ * error that says why. */
+int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm);
+/* "clblast", or "host (OpenBLAS ..., 2 threads; native kernel)". */
+void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n);
+#define CLI_GEMM_HELP                                                                    \
+  "  --gemm P         GEMM provider: auto (host BLAS on CPU devices, CLBlast elsewhere),\n" \
+  "                   clblast or host (default MUPC_GEMM, then auto)\n"
+
 /* Seconds on a monotonic clock, for timing. */
 double cli_seconds(void);
 

@@ -306,3 +306,30 @@ double cli_median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out) {
+  const int g = mupc_gemm_from_name(text);
+  if (g < 0)
+    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected auto, clblast or host, got '%s'", flag,
+                     text);
+  *out = g;
+  return CLI_EXIT_OK;
+}
+
+int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm) {
+  if (gemm < 0) return CLI_EXIT_OK;
+  const int st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
+  return st ? cli_error(cli_exit_code(st), cmd, "%s %s: %s", flag, mupc_gemm_name((mupc_gemm)gemm),
+                        mupc_errmsg())
+            : CLI_EXIT_OK;
+}
+
+void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n) {
+  if (mupc_ctx_gemm(ctx) != MUPC_GEMM_HOST) {
+    snprintf(dst, n, "clblast");
+    return;
+  }
+  char blas[256];
+  mupc_host_blas_describe(blas, sizeof blas);
+  snprintf(dst, n, "host (%s; %s)", blas, mupc_ctx_host_gemm_dispatch(ctx));
+}

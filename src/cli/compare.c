@@ -27,6 +27,7 @@ enum {
   O_NO_SHUFFLE,
   O_JSON,
   O_MARKDOWN,
+  O_GEMM,
   O_HELP
 };
 
@@ -36,20 +37,23 @@ static const struct option own[] = {
     {"format", required_argument, NULL, O_FORMAT},   {"label", required_argument, NULL, O_LABEL},
     {"classes", required_argument, NULL, O_CLASSES}, {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
     {"json", no_argument, NULL, O_JSON},
-    {"markdown", no_argument, NULL, O_MARKDOWN},     {"help", no_argument, NULL, O_HELP},
+    {"markdown", no_argument, NULL, O_MARKDOWN},     {"gemm", required_argument, NULL, O_GEMM},
+    {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
 typedef struct options {
   mupc_net_params p;
   char specs[MAX_DEVICES][128];
   int nspecs;
+  int gemm[MAX_DEVICES]; /* -1: --gemm's (or the library's) choice */
+  int default_gemm;      /* --gemm, -1 if not given */
   int steps, shuffle, json, markdown;
   const char *data;
   mupc_data_opts dopts;
 } options;
 
 typedef struct row {
-  char platform[128], device[128], driver[64], spec[128];
+  char platform[128], device[128], driver[64], spec[128], gemm[16];
   double sec_median, gflops, train_loss, test_acc;
   double weight_diff, loss_diff; /* NAN for the first device */
   char error[512];
@@ -59,8 +63,9 @@ typedef struct row {
 } row;
 
 static void help(const mupc_net_params *p) {
-  printf("usage: mupc compare --devices all|SPEC,SPEC,... [train flags] [--steps S]\n"
-         "                    [--data DIR] [data flags] [--no-shuffle] [--json|--markdown]\n\n"
+  printf("usage: mupc compare --devices all|SPEC[@P],SPEC[@P],... [train flags] [--steps S]\n"
+         "                    [--gemm P] [--data DIR] [data flags] [--no-shuffle]\n"
+         "                    [--json|--markdown]\n\n"
          "Runs the identical training job on each device in turn: same seed, same initial\n"
          "weights, same batches in the same order. One row per device: platform, device,\n"
          "driver, median seconds per step, GFLOP/s (dense count), final training loss, final\n"
@@ -68,7 +73,11 @@ static void help(const mupc_net_params *p) {
          "difference of the final weights (max|a-b| / max|b| over every weight) and of the\n"
          "per-step loss curve. A device that fails gets its row with the error.\n\n"
          "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
-         "                   (P:D, cpu, gpu, or part of a platform/vendor/device name)\n"
+         "                   (P:D, cpu, gpu, or part of a platform/vendor/device name), each\n"
+         "                   with @clblast, @host or @auto to choose its GEMM provider: the\n"
+         "                   same device may appear twice, e.g. pocl@clblast,pocl@host\n"
+         "  --gemm P         GEMM provider of the SPECs without @ (default: MUPC_GEMM, else\n"
+         "                   auto: the host BLAS on CPU devices, CLBlast elsewhere)\n"
          "  --steps S        training steps on each device (default 20)\n"
          "  --data DIR       a data set directory (default %s)\n" DATA_FLAGS_HELP
          "  --no-shuffle     batches in file order\n"
@@ -95,6 +104,13 @@ static int parse_devices(const char *arg, options *o) {
   for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     if (o->nspecs == MAX_DEVICES)
       return cli_error(CLI_EXIT_USAGE, CMD, "--devices: at most %d devices", MAX_DEVICES);
+    char *at = strrchr(tok, '@');
+    if (at) {
+      *at = '\0';
+      const int rc = cli_parse_gemm(CMD, "--devices: the provider after @", at + 1,
+                                    &o->gemm[o->nspecs]);
+      if (rc) return rc;
+    }
     snprintf(o->specs[o->nspecs++], sizeof o->specs[0], "%s", tok);
   }
   if (o->nspecs == 0)
@@ -120,6 +136,7 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
     case O_NO_SHUFFLE: o->shuffle = 0; break;
     case O_JSON: o->json = 1; break;
     case O_MARKDOWN: o->markdown = 1; break;
+    case O_GEMM: rc = cli_parse_gemm(CMD, "--gemm", optarg, &o->default_gemm); break;
     case 'h':
     case O_HELP: *want_help = 1; break;
     default: rc = cli_bad_flag(CMD, argc, argv, opts); break;
@@ -155,8 +172,8 @@ static int read_weights(mupc_net *net, row *r) {
 }
 
 /* The job on one device; a failure is recorded in the row, not returned. */
-static void run_device(const options *o, const mupc_dataset *train, const mupc_dataset *test,
-                       row *r) {
+static void run_device(const options *o, int gemm, const mupc_dataset *train,
+                       const mupc_dataset *test, row *r) {
   mupc_ctx *ctx = NULL;
   mupc_net *net = NULL;
   batches b;
@@ -174,7 +191,9 @@ static void run_device(const options *o, const mupc_dataset *train, const mupc_d
     snprintf(r->platform, sizeof r->platform, "%s", d->platform);
     snprintf(r->device, sizeof r->device, "%s", d->name);
     snprintf(r->driver, sizeof r->driver, "%s", d->driver_version);
-    st = mupc_net_init(&net, ctx, &o->p);
+    if (gemm >= 0) st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
+    snprintf(r->gemm, sizeof r->gemm, "%s", mupc_gemm_name(mupc_ctx_gemm(ctx)));
+    if (!st) st = mupc_net_init(&net, ctx, &o->p);
   }
   for (int s = 0; s < o->steps && !st; s++) {
     batches_gather(&b, s);
@@ -247,6 +266,7 @@ static void print_json(const row *rows, int n) {
     json_object_object_add(o, "platform", json_object_new_string(r->platform));
     json_object_object_add(o, "device", json_object_new_string(r->device));
     json_object_object_add(o, "driver", json_object_new_string(r->driver));
+    json_object_object_add(o, "gemm", r->gemm[0] ? json_object_new_string(r->gemm) : NULL);
     json_object_object_add(o, "seconds_per_step_median", ok ? num_or_null(r->sec_median) : NULL);
     json_object_object_add(o, "gflops_dense", ok ? num_or_null(r->gflops) : NULL);
     /* The loss is a float from the device: its shortest form as a float. */
@@ -265,12 +285,14 @@ static void print_json(const row *rows, int n) {
 static void print_rows(const row *rows, int n, int markdown) {
   const char *sep = markdown ? " | " : "  ";
   if (markdown)
-    puts("| platform | device | driver | s/step (median) | GFLOP/s | final train loss | final test acc "
-         "| max rel weight diff | max rel loss diff | error |\n|---|---|---|---|---|---|---|---|---|---|");
+    puts("| platform | device | driver | GEMM | s/step (median) | GFLOP/s | final train loss "
+         "| final test acc | max rel weight diff | max rel loss diff | error |\n"
+         "|---|---|---|---|---|---|---|---|---|---|---|");
   for (int i = 0; i < n; i++) {
     const row *r = &rows[i];
-    printf("%s%s%s%s%s%s", markdown ? "| " : "", r->platform[0] ? r->platform : r->spec, sep,
-           r->device[0] ? r->device : "-", sep, r->driver[0] ? r->driver : "-");
+    printf("%s%s%s%s%s%s%s%s", markdown ? "| " : "", r->platform[0] ? r->platform : r->spec, sep,
+           r->device[0] ? r->device : "-", sep, r->driver[0] ? r->driver : "-", sep,
+           r->gemm[0] ? r->gemm : "-");
     if (r->error[0])
       printf("%s-%s-%s-%s-%s-%s-%s%s%s\n", sep, sep, sep, sep, sep, sep, sep, r->error,
              markdown ? " |" : "");
@@ -280,7 +302,8 @@ static void print_rows(const row *rows, int n, int markdown) {
              markdown ? " |" : "");
   }
   if (!markdown)
-    puts("(columns: platform, device, driver, s/step, GFLOP/s, final train loss, test acc, "
+    puts("(columns: platform, device, driver, GEMM provider, s/step, GFLOP/s, final train loss, "
+         "test acc, "
          "max rel weight diff, max rel loss diff, error; diffs against the first device "
          "that ran)");
 }
@@ -293,6 +316,8 @@ int cli_compare(int argc, char **argv) {
   o.shuffle = 1;
   o.data = DATA_DEFAULT_DIR;
   o.dopts = data_default_opts();
+  o.default_gemm = -1;
+  for (int i = 0; i < MAX_DEVICES; i++) o.gemm[i] = -1;
   int want_help = 0;
   int rc = parse_args(argc, argv, &o, &want_help);
   if (rc) return rc;
@@ -312,7 +337,7 @@ int cli_compare(int argc, char **argv) {
   for (int i = 0; !rc && i < o.nspecs; i++) {
     snprintf(rows[i].spec, sizeof rows[i].spec, "%s", o.specs[i]);
     if (!o.json && !o.markdown) fprintf(stderr, "compare: running on %s ...\n", o.specs[i]);
-    run_device(&o, &train, &test, &rows[i]);
+    run_device(&o, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
   }
   if (!rc) {
     agreement(rows, o.nspecs, o.steps);

@@ -13,7 +13,7 @@
 #define CMD "eval"
 
 static void help(void) {
-  fputs("usage: mupc eval FILE [--data DIR] [--device SPEC] [--batch B] [--json]\n"
+  fputs("usage: mupc eval FILE [--data DIR] [--device SPEC] [--gemm P] [--batch B] [--json]\n"
         "       mupc eval --model FILE [flags]\n\n"
         "Builds the network a 'mupc train --save' checkpoint describes, predicts the\n"
         "whole test set feedforward and prints the accuracy (argmax) and the loss\n"
@@ -24,6 +24,8 @@ static void help(void) {
         "                 (or .gz) [the data directory recorded in the checkpoint]\n"
         "  --device SPEC  P:D, cpu, gpu, or part of a platform/vendor/device name\n"
         "                 [MUPC_DEVICE, else the first GPU, else the first CPU]\n"
+        "  --gemm P       GEMM provider: auto, clblast or host [MUPC_GEMM, else auto: the\n"
+        "                 host BLAS on CPU devices, CLBlast elsewhere]\n"
         "  --batch B      samples per prediction pass [the checkpoint's batch]\n"
         "  --json         one JSON object instead of the line of text\n"
         "  -h, --help     this text\n",
@@ -33,21 +35,24 @@ static void help(void) {
 typedef struct eval_opts {
   const char *model, *data, *device;
   int batch; /* 0: the checkpoint's */
+  int gemm;  /* -1: not given */
   int json, help;
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
-  enum { O_MODEL = 256, O_DATA, O_DEVICE, O_BATCH, O_JSON };
+  enum { O_MODEL = 256, O_DATA, O_DEVICE, O_GEMM, O_BATCH, O_JSON };
   static const struct option long_options[] = {
       {"model", required_argument, NULL, O_MODEL},
       {"data", required_argument, NULL, O_DATA},
       {"device", required_argument, NULL, O_DEVICE},
+      {"gemm", required_argument, NULL, O_GEMM},
       {"batch", required_argument, NULL, O_BATCH},
       {"json", no_argument, NULL, O_JSON},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   memset(o, 0, sizeof *o);
+  o->gemm = -1;
   int id, code;
   while ((id = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
     switch (id) {
@@ -62,6 +67,9 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
       break;
     case O_DEVICE:
       o->device = optarg;
+      break;
+    case O_GEMM:
+      if ((code = cli_parse_gemm(CMD, "--gemm", optarg, &o->gemm))) return code;
       break;
     case O_BATCH:
       if ((code = cli_parse_int(CMD, "--batch", optarg, 1, INT_MAX, &o->batch))) return code;
@@ -148,6 +156,7 @@ int cli_eval(int argc, char **argv) {
     code = cli_report(CMD, st, ctx);
     goto ERROR;
   }
+  if ((code = cli_set_gemm(CMD, "--gemm", ctx, o.gemm))) goto ERROR;
   if ((code = build_model(&o, &f, ctx, m, &net))) goto ERROR;
   eval_result ev;
   st = eval_dataset(net, &test, &ev);

@@ -24,11 +24,11 @@
 #define CMD "train"
 
 /* With no flags, `mupc train` must finish on a 2-core CPU under PoCL in
- * about 10 minutes. The jpc example network (the library's defaults) takes
- * 0.27 s a step there and a test-set evaluation 2 s, so 1500 steps with 15
- * evaluations are about 7.5 minutes: room for a busy machine, and 1.6
- * epochs, which ends above the 900-step figure (81.6 % against 80.4 %,
- * seed 0). */
+ * about 10 minutes. The jpc example network (the library's defaults) took
+ * 0.27 s a step there with CLBlast's GEMMs and a test-set evaluation 2 s, so
+ * 1500 steps with 15 evaluations were about 7.5 minutes (with the host BLAS,
+ * under 3): room for a busy machine, and 1.6 epochs, which ends above the
+ * 900-step figure (81.6 % against 80.4 %, seed 0, then). */
 #define DEFAULT_STEPS 1500
 #define DEFAULT_EVAL_EVERY 100
 
@@ -46,6 +46,7 @@ enum opt_id {
   O_NO_SHUFFLE,
   O_EVAL_EVERY,
   O_DEVICE,
+  O_GEMM,
   O_METRICS,
   O_SAVE,
   O_SAVE_EVERY,
@@ -66,6 +67,7 @@ static const struct option own_options[] = {
     {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
     {"eval-every", required_argument, NULL, O_EVAL_EVERY},
     {"device", required_argument, NULL, O_DEVICE},
+    {"gemm", required_argument, NULL, O_GEMM},
     {"metrics", required_argument, NULL, O_METRICS},
     {"save", required_argument, NULL, O_SAVE},
     {"save-every", required_argument, NULL, O_SAVE_EVERY},
@@ -84,6 +86,7 @@ typedef struct train_opts {
   int epochs, steps; /* 0: not given */
   int eval_every, save_every;
   const char *device, *metrics, *save, *init, *resume;
+  int gemm; /* -1: not given */
   int quiet, help;
   unsigned char given[O_END - O_FIRST];
 } train_opts;
@@ -97,7 +100,7 @@ static void help(void) {
         "Trains a μPC predictive-coding network (or its backprop baseline) on a data\n"
         "set (IDX, CIFAR-10/100 or safetensors), evaluates it on the test set and prints\n"
         "the final test accuracy.\n"
-        "With no flags: the jpc example network on Fashion-MNIST, about 8 minutes on\n"
+        "With no flags: the jpc example network on Fashion-MNIST, a few minutes on\n"
         "a 2-core CPU.\n\n",
         f);
   fprintf(f,
@@ -117,7 +120,9 @@ static void help(void) {
           "  --metrics FILE        JSON lines: one per step, then a \"final\" one (README)\n"
           "  --quiet               print only the final result\n"
           "  --device SPEC         P:D, cpu, gpu, or part of a platform/vendor/device name\n"
-          "                        (default: MUPC_DEVICE, else the first GPU, else CPU)\n",
+          "                        (default: MUPC_DEVICE, else the first GPU, else CPU)\n"
+          "  --gemm P              GEMM provider: auto (the host BLAS on CPU devices, CLBlast\n"
+          "                        elsewhere), clblast or host (default: MUPC_GEMM, else auto)\n",
           DEFAULT_STEPS, DEFAULT_EVAL_EVERY);
   fputs("checkpoints (safetensors):\n"
         "  --save FILE           write the model at the end (and with --save-every); a run\n"
@@ -173,6 +178,8 @@ static int parse_flag(int id, const char *arg, train_opts *o) {
   case O_DEVICE:
     o->device = arg;
     break;
+  case O_GEMM:
+    return cli_parse_gemm(CMD, flag, arg, &o->gemm);
   case O_METRICS:
     o->metrics = arg;
     break;
@@ -214,6 +221,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
   o->data_dir = DATA_DEFAULT_DIR;
   o->data = data_default_opts();
   o->shuffle = 1;
+  o->gemm = -1;
   o->eval_every = DEFAULT_EVAL_EVERY;
   struct option *all = cli_net_options(own_options);
   if (!all) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
@@ -466,6 +474,8 @@ static int build_net(run *r) {
   }
   int st = mupc_ctx_init(&r->ctx, device);
   if (st != MUPC_OK) return cli_report(CMD, st, r->ctx);
+  const int bad = cli_set_gemm(CMD, "--gemm", r->ctx, r->o.gemm);
+  if (bad) return bad;
   /* The checkpoint keeps the global parameters (r->m.p); the net runs the
    * rank's shard. */
   const mupc_net_params local = dstep_local_params(&r->m.p, r->ranks);
