@@ -109,6 +109,8 @@ def parse_args(argv):
     ap.add_argument("--param", choices=("mupc", "ntp", "sp"), default="mupc")
     ap.add_argument("--no-skips", action="store_true", help="no residual skips (jpc skip_model None)")
     ap.add_argument("--quiet", action="store_true", help="print only the final result")
+    ap.add_argument("--x64", action="store_true",
+                    help="float64 throughout (jax_enable_x64): jpc in near-exact arithmetic")
     a = ap.parse_args(argv)
     if a.depth < 2:
         ap.error("--depth must be at least 2")
@@ -158,6 +160,8 @@ def main(argv):
         if np is None:
             import numpy  # noqa: F401 (raises the ImportError that names it)
         import jax
+        if a.x64:  # before any array exists, so the init and every step are float64
+            jax.config.update("jax_enable_x64", True)
         import jax.numpy as jnp
         import equinox as eqx
         import optax
@@ -172,7 +176,9 @@ def main(argv):
     x_train, l_train = load_split(a.data, "train", a.norm)
     x_test, l_test = load_split(a.data, "t10k", a.norm)
     n_classes = int(max(l_train.max(), l_test.max())) + 1
-    eye = np.eye(n_classes, dtype=np.float32)
+    ftype = np.float64 if a.x64 else np.float32
+    x_train, x_test = x_train.astype(ftype), x_test.astype(ftype)
+    eye = np.eye(n_classes, dtype=ftype)
     y_train, y_test = eye[l_train], eye[l_test]
     n_train, dim = x_train.shape
     per_epoch = n_train // a.batch
