@@ -28,18 +28,6 @@
 #include <cblas.h>
 #endif
 
-static const char *const gemm_names[MUPC_GEMM_COUNT] = {"auto", "clblast", "host"};
-
-const char *mupc_gemm_name(mupc_gemm g) {
-  return (int)g >= 0 && g < MUPC_GEMM_COUNT ? gemm_names[g] : "unknown";
-}
-
-int mupc_gemm_from_name(const char *s) {
-  for (int i = 0; s && i < MUPC_GEMM_COUNT; i++)
-    if (!strcmp(s, gemm_names[i])) return i;
-  return -1;
-}
-
 void mupc_host_blas_describe(char *dst, size_t n) {
   if (n == 0) return;
 #if MUPC_HAVE_OPENBLAS

@@ -13,6 +13,7 @@ static const char *const optim_names[MUPC_OPTIM_COUNT] = {"adam", "sgd"};
 static const char *const aoptim_names[MUPC_AOPTIM_COUNT] = {"gd", "adam"};
 static const char *const algo_names[MUPC_ALGO_COUNT] = {"pc", "bp"};
 static const char *const rng_names[MUPC_RNG_COUNT] = {"philox4x32-10", "splitmix64"};
+static const char *const gemm_names[MUPC_GEMM_COUNT] = {"auto", "clblast", "host"};
 
 static const char *name_of(const char *const *names, int n, int v) {
   return (v >= 0 && v < n) ? names[v] : "?";
@@ -43,6 +44,7 @@ const char *mupc_aoptim_name(mupc_aoptim o) {
 }
 const char *mupc_algo_name(mupc_algo a) { return name_of(algo_names, MUPC_ALGO_COUNT, (int)a); }
 const char *mupc_rng_name(mupc_rng r) { return name_of(rng_names, MUPC_RNG_COUNT, (int)r); }
+const char *mupc_gemm_name(mupc_gemm g) { return name_of(gemm_names, MUPC_GEMM_COUNT, (int)g); }
 int mupc_act_from_name(const char *s) { return index_of(act_names, MUPC_ACT_COUNT, s); }
 int mupc_param_from_name(const char *s) { return index_of(param_names, MUPC_PARAM_COUNT, s); }
 int mupc_loss_from_name(const char *s) { return index_of(loss_names, MUPC_LOSS_COUNT, s); }
@@ -50,6 +52,7 @@ int mupc_optim_from_name(const char *s) { return index_of(optim_names, MUPC_OPTI
 int mupc_aoptim_from_name(const char *s) { return index_of(aoptim_names, MUPC_AOPTIM_COUNT, s); }
 int mupc_algo_from_name(const char *s) { return index_of(algo_names, MUPC_ALGO_COUNT, s); }
 int mupc_rng_from_name(const char *s) { return index_of(rng_names, MUPC_RNG_COUNT, s); }
+int mupc_gemm_from_name(const char *s) { return index_of(gemm_names, MUPC_GEMM_COUNT, s); }
 
 mupc_net_params mupc_net_default_params(void) {
   mupc_net_params p;

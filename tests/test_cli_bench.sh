@@ -78,6 +78,10 @@ run "$mupc" help bench
 [ "$rc" -eq 0 ] && grep -q '^usage: mupc bench' "$tmp/out" && grep -q 'exceeds 1 when the wavefront' "$tmp/out" ||
   fail "mupc help bench: want the help, with what efficiency is"
 expect_usage_error 'auto, clblast or host' "$mupc" bench --gemm cublas
+# Provider names, like every enum value, in any case.
+# shellcheck disable=SC2086
+run "$mupc" bench --device pocl $small --gemm CLBlast --json
+[ "$rc" -eq 0 ] && json "assert d['gemm_provider'] == 'clblast'" || fail "bench --gemm CLBlast"
 expect_usage_error "MUPC_GEMM: 'cublas'" env MUPC_GEMM=cublas "$mupc" bench --device pocl --steps 1
 
 # A hand-written cache entry for PoCL is applied; a broken cache is ignored.
