@@ -17,6 +17,21 @@
 extern "C" {
 #endif
 
+/* Every public function carries MUPC_API; the library is built with hidden
+ * visibility (meson: gnu_symbol_visibility), so only these are exported and
+ * the mupc__ internals never are. A static build defines MUPC_STATIC. */
+#if defined(_WIN32) && !defined(MUPC_STATIC)
+#ifdef MUPC_BUILDING
+#define MUPC_API __declspec(dllexport)
+#else
+#define MUPC_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define MUPC_API __attribute__((visibility("default")))
+#else
+#define MUPC_API
+#endif
+
 #define MUPC_VERSION "0.2.0"
 
 /* ---- status codes ------------------------------------------------------ */
@@ -45,9 +60,9 @@ typedef enum {
 
 /* Name of any status: mupc's, OpenCL's ("CL_OUT_OF_RESOURCES") or
  * CLBlast's. Never NULL. */
-const char *mupc_strerror(int status);
+MUPC_API const char *mupc_strerror(int status);
 /* Detail of the last failure on this thread ("" if none). */
-const char *mupc_errmsg(void);
+MUPC_API const char *mupc_errmsg(void);
 
 /* ---- devices ----------------------------------------------------------- */
 
@@ -69,7 +84,7 @@ typedef struct mupc_device_info {
 
 /* Every device of every platform. *out is malloc'd; free() it. A machine
  * with no platform returns MUPC_ENOPLATFORM. */
-int mupc_device_list(mupc_device_info **out, size_t *count);
+MUPC_API int mupc_device_list(mupc_device_info **out, size_t *count);
 
 /* The device a SPEC selects: "P:D", "cpu", "gpu", or a case-insensitive
  * substring of the platform name, platform vendor or device name (PoCL's
@@ -77,20 +92,25 @@ int mupc_device_list(mupc_device_info **out, size_t *count);
  * MUPC_DEVICE environment variable, then to the first GPU, the first CPU,
  * the first device. No match returns MUPC_ENODEVICE with a message that
  * names the SPEC and lists what exists. */
-int mupc_device_select(const char *spec, mupc_device_info *out);
+MUPC_API int mupc_device_select(const char *spec, mupc_device_info *out);
+/* Device number `index` (modulo their count) among every device spec
+ * matches, with mupc_device_select's matching (NULL or "": MUPC_DEVICE, else
+ * every GPU, else every device): under mpirun each rank of a machine takes
+ * its own. */
+MUPC_API int mupc_device_select_nth(const char *spec, int index, mupc_device_info *out);
 
 /* A context, in-order queue and program cache on one device. */
 typedef struct mupc_ctx mupc_ctx;
 
-int mupc_ctx_init(mupc_ctx **ctx, const char *spec);
-void mupc_ctx_free(mupc_ctx *ctx);
-const mupc_device_info *mupc_ctx_device(const mupc_ctx *ctx);
+MUPC_API int mupc_ctx_init(mupc_ctx **ctx, const char *spec);
+MUPC_API void mupc_ctx_free(mupc_ctx *ctx);
+MUPC_API const mupc_device_info *mupc_ctx_device(const mupc_ctx *ctx);
 /* Build log of the last failed program build in this context ("" if none). */
-const char *mupc_ctx_build_log(const mupc_ctx *ctx);
+MUPC_API const char *mupc_ctx_build_log(const mupc_ctx *ctx);
 /* Device memory this context holds in buffers, in bytes. */
-uint64_t mupc_ctx_device_bytes(const mupc_ctx *ctx);
+MUPC_API uint64_t mupc_ctx_device_bytes(const mupc_ctx *ctx);
 /* Waits for everything enqueued on the context's queue (timing only). */
-int mupc_ctx_finish(mupc_ctx *ctx);
+MUPC_API int mupc_ctx_finish(mupc_ctx *ctx);
 
 /* ---- GEMM providers ------------------------------------------------------
  * Every GEMM of a context's networks runs through one provider:
@@ -110,23 +130,23 @@ int mupc_ctx_finish(mupc_ctx *ctx);
  * set, else AUTO, and fails with MUPC_EINVAL if it names no provider or one
  * the device cannot use. */
 typedef enum { MUPC_GEMM_AUTO, MUPC_GEMM_CLBLAST, MUPC_GEMM_HOST, MUPC_GEMM_COUNT } mupc_gemm;
-const char *mupc_gemm_name(mupc_gemm g); /* "auto", "clblast", "host" */
-int mupc_gemm_from_name(const char *s);  /* -1 for an unknown name */
+MUPC_API const char *mupc_gemm_name(mupc_gemm g); /* "auto", "clblast", "host" */
+MUPC_API int mupc_gemm_from_name(const char *s);  /* -1 for an unknown name */
 /* Chooses the provider of every GEMM enqueued on ctx from now on (it may
  * change between steps: both work on the same buffers, in queue order).
  * MUPC_EINVAL, and no change, if HOST is asked for where it cannot run. */
-int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g);
+MUPC_API int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g);
 /* The provider in use: MUPC_GEMM_CLBLAST or MUPC_GEMM_HOST, never AUTO. */
-mupc_gemm mupc_ctx_gemm(const mupc_ctx *ctx);
+MUPC_API mupc_gemm mupc_ctx_gemm(const mupc_ctx *ctx);
 /* Whether HOST can run on this context's device. */
-int mupc_ctx_host_gemm_ok(const mupc_ctx *ctx);
+MUPC_API int mupc_ctx_host_gemm_ok(const mupc_ctx *ctx);
 /* How HOST GEMMs reach this context's queue: "native kernel" or "map". */
-const char *mupc_ctx_host_gemm_dispatch(const mupc_ctx *ctx);
+MUPC_API const char *mupc_ctx_host_gemm_dispatch(const mupc_ctx *ctx);
 /* The host BLAS the library was built with, e.g. "OpenBLAS 0.3.21
  * DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64, 2 threads" (OpenBLAS
  * reads OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS once, when it loads; the
  * library never sets them), "" when built without one. */
-void mupc_host_blas_describe(char *dst, size_t n);
+MUPC_API void mupc_host_blas_describe(char *dst, size_t n);
 
 /* ---- networks ---------------------------------------------------------- */
 
@@ -156,20 +176,20 @@ typedef enum { MUPC_RNG_PHILOX, MUPC_RNG_SPLITMIX, MUPC_RNG_COUNT } mupc_rng;
 /* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
  * *_from_name ignores case ("ReLU" is relu) and returns -1 for an unknown
  * name. */
-const char *mupc_act_name(mupc_act a);
-const char *mupc_param_name(mupc_param p);
-const char *mupc_loss_name(mupc_loss l);
-const char *mupc_optim_name(mupc_optim o);
-const char *mupc_aoptim_name(mupc_aoptim o);
-const char *mupc_algo_name(mupc_algo a);
-const char *mupc_rng_name(mupc_rng r); /* "philox4x32-10", "splitmix64" */
-int mupc_act_from_name(const char *s);
-int mupc_param_from_name(const char *s);
-int mupc_loss_from_name(const char *s);
-int mupc_optim_from_name(const char *s);
-int mupc_aoptim_from_name(const char *s);
-int mupc_algo_from_name(const char *s);
-int mupc_rng_from_name(const char *s);
+MUPC_API const char *mupc_act_name(mupc_act a);
+MUPC_API const char *mupc_param_name(mupc_param p);
+MUPC_API const char *mupc_loss_name(mupc_loss l);
+MUPC_API const char *mupc_optim_name(mupc_optim o);
+MUPC_API const char *mupc_aoptim_name(mupc_aoptim o);
+MUPC_API const char *mupc_algo_name(mupc_algo a);
+MUPC_API const char *mupc_rng_name(mupc_rng r); /* "philox4x32-10", "splitmix64" */
+MUPC_API int mupc_act_from_name(const char *s);
+MUPC_API int mupc_param_from_name(const char *s);
+MUPC_API int mupc_loss_from_name(const char *s);
+MUPC_API int mupc_optim_from_name(const char *s);
+MUPC_API int mupc_aoptim_from_name(const char *s);
+MUPC_API int mupc_algo_from_name(const char *s);
+MUPC_API int mupc_rng_from_name(const char *s);
 
 typedef struct mupc_net_params {
   int input_dim;  /* D */
@@ -202,20 +222,20 @@ typedef struct mupc_net_params {
 /* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
  * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0 (Philox), wavefront,
  * gradients normalised by B. */
-mupc_net_params mupc_net_default_params(void);
+MUPC_API mupc_net_params mupc_net_default_params(void);
 /* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
-int mupc_net_params_check(const mupc_net_params *p);
+MUPC_API int mupc_net_params_check(const mupc_net_params *p);
 
 typedef struct mupc_net mupc_net;
 
 /* Allocates every device buffer once and draws the initial weights on the
  * host from p->seed (see mupc_init_weights). */
-int mupc_net_init(mupc_net **net, mupc_ctx *ctx, const mupc_net_params *p);
-void mupc_net_free(mupc_net *net);
-const mupc_net_params *mupc_net_get_params(const mupc_net *net);
+MUPC_API int mupc_net_init(mupc_net **net, mupc_ctx *ctx, const mupc_net_params *p);
+MUPC_API void mupc_net_free(mupc_net *net);
+MUPC_API const mupc_net_params *mupc_net_get_params(const mupc_net *net);
 
 /* Shape [out, in] of weight matrix `layer` (0-based, 0 … L-1). */
-void mupc_net_weight_shape(const mupc_net *net, int layer, int *out_dim, int *in_dim);
+MUPC_API void mupc_net_weight_shape(const mupc_net *net, int layer, int *out_dim, int *in_dim);
 
 typedef struct mupc_step_stats {
   float train_loss; /* loss of the feedforward output before inference */
@@ -225,40 +245,40 @@ typedef struct mupc_step_stats {
 /* One training step on one batch: x is (B, D), y is (B, C) one-hot.
  * Returns MUPC_ENONFINITE (weights left as updated) if the loss or energy is
  * not finite. */
-int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step_stats *stats);
+MUPC_API int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step_stats *stats);
 
 /* The step in its parts, for tests and tools. train_step is exactly
  * load_batch, feedforward, infer(T), weight_grads, update. */
-int mupc_net_load_batch(mupc_net *net, const float *x, const float *y);
-int mupc_net_feedforward(mupc_net *net, float *train_loss);
-int mupc_net_infer(mupc_net *net, int steps);
-int mupc_net_weight_grads(mupc_net *net);
-int mupc_net_update(mupc_net *net);
+MUPC_API int mupc_net_load_batch(mupc_net *net, const float *x, const float *y);
+MUPC_API int mupc_net_feedforward(mupc_net *net, float *train_loss);
+MUPC_API int mupc_net_infer(mupc_net *net, int steps);
+MUPC_API int mupc_net_weight_grads(mupc_net *net);
+MUPC_API int mupc_net_update(mupc_net *net);
 /* Energy at the current activities: per_layer has L entries (may be NULL),
  * *total their sum. Recomputes the errors. */
-int mupc_net_energy(mupc_net *net, float *per_layer, float *total);
+MUPC_API int mupc_net_energy(mupc_net *net, float *per_layer, float *total);
 /* ∂F/∂z at the current activities into the ACTIVITY_GRAD tensors, without
  * changing the activities (recomputes the errors). */
-int mupc_net_activity_grads(mupc_net *net);
+MUPC_API int mupc_net_activity_grads(mupc_net *net);
 /* The most enqueues (kernels and CLBlast calls) one inference step issued. */
-int mupc_net_enqueues_per_inference_step(const mupc_net *net);
+MUPC_API int mupc_net_enqueues_per_inference_step(const mupc_net *net);
 /* Enqueues issued since init (every kernel and CLBlast call). */
-uint64_t mupc_net_enqueue_count(const mupc_net *net);
+MUPC_API uint64_t mupc_net_enqueue_count(const mupc_net *net);
 /* Floating-point operations of the GEMMs issued since init, counted as
  * 2·m·n·k per matrix product (what the wavefront actually ran). */
-uint64_t mupc_net_flop_count(const mupc_net *net);
+MUPC_API uint64_t mupc_net_flop_count(const mupc_net *net);
 /* FLOPs of one training step counted as DESIGN §5, without the wavefront:
  * (2 + 2T) passes of 2·B·(D·N + (L-2)·N² + N·C) for PC, 3 for BP. */
-double mupc_net_dense_flops_per_step(const mupc_net_params *p);
+MUPC_API double mupc_net_dense_flops_per_step(const mupc_net_params *p);
 /* The device's SGEMM rate in GFLOP/s on this network's GEMM shapes,
  * batched as the step batches them (CLBlast, whatever the context's
  * provider; `reps` repetitions after one warm-up). The network's buffers
  * are overwritten. */
-int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
+MUPC_API int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
 /* The host BLAS's rate on the same list of GEMMs, on host memory of the same
  * sizes (no device involved): the CPU's own yardstick. MUPC_EINVAL when the
  * library was built without a host BLAS. */
-int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops);
+MUPC_API int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops);
 /* ---- GEMM tuning --------------------------------------------------------
  * CLBlast's direct GEMM kernel (which runs every GEMM of a step at our
  * sizes) has tunable tile parameters. mupc_tune searches a set of them on a
@@ -281,19 +301,19 @@ typedef struct mupc_tune_result {
 /* Called after each candidate (may be NULL): index, total, its GFLOP/s
  * (0 if it failed to build or run). */
 typedef void (*mupc_tune_progress)(int index, int total, double gflops, void *arg);
-int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
+MUPC_API int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
               mupc_tune_progress progress, void *arg, mupc_tune_result *out);
 /* The cache path in use, and whether ctx runs with tuned parameters. */
-int mupc_tune_cache_path(char *dst, size_t n);
-int mupc_ctx_tuned(const mupc_ctx *ctx);
+MUPC_API int mupc_tune_cache_path(char *dst, size_t n);
+MUPC_API int mupc_ctx_tuned(const mupc_ctx *ctx);
 
 /* Adam weight-update steps taken so far. */
-int64_t mupc_net_optim_step(const mupc_net *net);
-void mupc_net_set_optim_step(mupc_net *net, int64_t t);
+MUPC_API int64_t mupc_net_optim_step(const mupc_net *net);
+MUPC_API void mupc_net_set_optim_step(mupc_net *net, int64_t t);
 
 /* Feedforward prediction of n samples (any n): yhat is (n, C), the output
  * f_L (softmax'd for CE). */
-int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat);
+MUPC_API int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat);
 
 /* Host copies of device tensors. `layer` is 0-based:
  *  WEIGHT, WEIGHT_GRAD, ADAM_M, ADAM_V: 0 … L-1, shape [out, in]
@@ -309,9 +329,9 @@ typedef enum {
   MUPC_T_ERROR
 } mupc_tensor_kind;
 
-size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int layer);
-int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
-int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
+MUPC_API size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int layer);
+MUPC_API int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
+MUPC_API int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
 
 /* ---- seeded random numbers ----------------------------------------------
  * Weights are drawn on the host, so a seed gives bit-identical weights on
@@ -345,18 +365,18 @@ int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float 
  * With p->rng == MUPC_RNG_SPLITMIX both follow mupc 0.1.0 instead (rng.c). */
 #define MUPC_RNG_DOMAIN_WEIGHTS 0u
 #define MUPC_RNG_DOMAIN_SHUFFLE 1u
-void mupc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
-double mupc_rng_uniform(uint32_t word);
+MUPC_API void mupc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+MUPC_API double mupc_rng_uniform(uint32_t word);
 /* Writes the initial weights of `layer` (0-based): out_dim·in_dim floats. */
-void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
+MUPC_API void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
 /* Per-layer scale a_l (layer 0-based) and skip s_l as in DESIGN §1. */
-float mupc_layer_scale(const mupc_net_params *p, int layer);
-float mupc_layer_skip(const mupc_net_params *p, int layer);
+MUPC_API float mupc_layer_scale(const mupc_net_params *p, int layer);
+MUPC_API float mupc_layer_skip(const mupc_net_params *p, int layer);
 
 /* A permutation of 0 … n-1 for one epoch, from (seed, epoch), by Philox; the
  * _rng form takes the generator (a run's p->rng). */
-void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
-void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+MUPC_API void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+MUPC_API void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
 
 /* ---- data -------------------------------------------------------------- */
 
@@ -377,9 +397,9 @@ typedef enum mupc_data_format {
   MUPC_DATA_CIFAR100, /* train.bin, test.bin */
   MUPC_DATA_TENSORS,  /* train.safetensors, test.safetensors with x and y */
 } mupc_data_format;
-const char *mupc_data_format_name(mupc_data_format f);
+MUPC_API const char *mupc_data_format_name(mupc_data_format f);
 /* -1 if the name is unknown (any case). */
-int mupc_data_format_from_name(const char *name);
+MUPC_API int mupc_data_format_from_name(const char *name);
 
 #define MUPC_NORM_MAX 16 /* channels with their own mean and std */
 
@@ -392,25 +412,25 @@ typedef struct mupc_data_opts {
 } mupc_data_opts;
 
 /* AUTO format, fine labels, classes from the data, one mean 0 and std 1. */
-mupc_data_opts mupc_data_default_opts(void);
+MUPC_API mupc_data_opts mupc_data_default_opts(void);
 /* Which format dir holds (MUPC_EIO naming what was looked for if none). */
-int mupc_data_detect(const char *dir, mupc_data_format *out);
+MUPC_API int mupc_data_detect(const char *dir, mupc_data_format *out);
 /* The training (train = 1) or test split of dir in any format. With
  * several channels, values are normalised per channel along the axis after
  * the count whose size is o->channels, else along the last axis. */
-int mupc_dataset_load(const char *dir, int train, const mupc_data_opts *o, mupc_dataset *out);
+MUPC_API int mupc_dataset_load(const char *dir, int train, const mupc_data_opts *o, mupc_dataset *out);
 
 /* Reads an IDX image file (any rank >= 2, flattened) and label file (raw,
  * or gzip when the name ends in .gz). Validates magic, element type,
  * dimensions, counts and labels < classes. */
-int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
+MUPC_API int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
                   float std, mupc_dataset *out);
 /* IDX files of dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
-int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
+MUPC_API int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
                           mupc_dataset *out);
-void mupc_dataset_free(mupc_dataset *d);
+MUPC_API void mupc_dataset_free(mupc_dataset *d);
 /* One-hot targets for samples idx[0 … n-1]: x (n, dim), y (n, classes). */
-void mupc_dataset_gather(const mupc_dataset *d, const uint32_t *idx, int n, float *x, float *y);
+MUPC_API void mupc_dataset_gather(const mupc_dataset *d, const uint32_t *idx, int n, float *x, float *y);
 
 /* ---- safetensors -------------------------------------------------------- */
 
@@ -433,13 +453,208 @@ typedef struct mupc_st_file {
 
 /* Writes atomically: a temporary file beside path, fsync, then rename. On
  * any failure the previous file at path is untouched. */
-int mupc_st_write(const char *path, const mupc_st_file *f);
+MUPC_API int mupc_st_write(const char *path, const mupc_st_file *f);
 /* Reads and validates a whole file (F32 tensors only). Free with
  * mupc_st_free. */
-int mupc_st_read(const char *path, mupc_st_file *out);
-void mupc_st_free(mupc_st_file *f);
-const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
-const char *mupc_st_meta(const mupc_st_file *f, const char *key);
+MUPC_API int mupc_st_read(const char *path, mupc_st_file *out);
+MUPC_API void mupc_st_free(mupc_st_file *f);
+MUPC_API const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
+MUPC_API const char *mupc_st_meta(const mupc_st_file *f, const char *key);
+
+/* ---- parameters by name --------------------------------------------------
+ * One table describes every field of mupc_net_params and of mupc_train_opts
+ * (below): its name, type, default, allowed values and help. The CLI's
+ * flags and --help, the checkpoint metadata, --resume's checks and the
+ * Python package all come from it, so a field added there appears in all of
+ * them. Names are the CLI's flags without "--" ("infer-steps"); '_' may be
+ * written for '-' ("infer_steps"), and case is ignored. */
+typedef enum mupc_ptype {
+  MUPC_PTYPE_INT,    /* int */
+  MUPC_PTYPE_I64,    /* int64_t */
+  MUPC_PTYPE_U64,    /* uint64_t */
+  MUPC_PTYPE_FLOAT,  /* float */
+  MUPC_PTYPE_BOOL,   /* int, 0 or 1: "true"/"false", "1"/"0", "on"/"off", "yes"/"no" */
+  MUPC_PTYPE_ENUM,   /* an enum, written by name ("relu") */
+  MUPC_PTYPE_STRING, /* char[MUPC_PATH_MAX] */
+  MUPC_PTYPE_NORM    /* mupc_data_opts' channels, mean and std: "M,S" or "M1,…,Mc,S1,…,Sc" */
+} mupc_ptype;
+
+typedef enum mupc_pscope {
+  MUPC_PSCOPE_NET,  /* a field of mupc_net_params */
+  MUPC_PSCOPE_TRAIN /* a field of mupc_train_opts */
+} mupc_pscope;
+
+/* Row flags. */
+#define MUPC_PFLAG_FROM_DATA 1u /* set from the data set by whoever loads it (input-dim,
+                                 * output-dim): not a flag of `mupc train` */
+#define MUPC_PFLAG_INTERNAL 2u  /* set by the library itself (norm-batch under MPI) */
+
+typedef struct mupc_param_info {
+  const char *name;    /* "infer-steps" */
+  const char *key;     /* checkpoint metadata key ("infer_steps"), NULL if not stored */
+  mupc_pscope scope;
+  mupc_ptype type;
+  const char *metavar; /* "T", "X", "NAME" for --help */
+  const char *def;     /* the default, as text */
+  const char *allowed; /* "integer >= 0", "relu, tanh, ...", "number > 0" */
+  const char *help;    /* one line */
+  const char *absent;  /* value of a checkpoint without the key (older files); NULL: required */
+  unsigned flags;      /* MUPC_PFLAG_* */
+} mupc_param_info;
+
+/* Row i of the table (0 … mupc_params_count()-1), NULL past the end. */
+MUPC_API size_t mupc_params_count(void);
+MUPC_API const mupc_param_info *mupc_params_info(size_t i);
+/* The row called name ('-' or '_', any case), NULL if none. */
+MUPC_API const mupc_param_info *mupc_params_find(const char *name);
+
+/* Sets field `name` of p from text. MUPC_EINVAL when name is no field of
+ * that struct (mupc_errmsg(): "no parameter 'widht' (did you mean
+ * 'width'?)") or the text is not an allowed value (mupc_errmsg() then says
+ * only what was expected and what came, "expected an integer >= 1, got '0'",
+ * so that the caller names the field as its user spells it: --width,
+ * width=). p is changed only on success. */
+MUPC_API int mupc_params_set(mupc_net_params *p, const char *name, const char *value);
+/* The field as text: the shortest text that sets it back exactly. */
+MUPC_API int mupc_params_get(const mupc_net_params *p, const char *name, char *dst, size_t n);
+
+/* ---- training ------------------------------------------------------------
+ * A trainer runs a net over a data set in the seeded batch order, evaluates,
+ * and saves and loads checkpoints from which a run continues
+ * bit-identically. `mupc train` is a client of it; so is the Python
+ * package. */
+#define MUPC_PATH_MAX 4096
+
+typedef struct mupc_train_opts {
+  int64_t steps;      /* the run's total steps, counting those before a resume (1500) */
+  int epochs;         /* > 0: epochs × steps-per-epoch instead of steps (0) */
+  int shuffle;        /* 1: a new order every epoch from (seed, epoch); 0: file order */
+  int eval_every;     /* test-set evaluation every K steps (not on the last); 0: none (100) */
+  int save_every;     /* with save: a checkpoint every K steps (0: none) */
+  char save[MUPC_PATH_MAX];     /* where save_every writes ("": nowhere) */
+  char data_dir[MUPC_PATH_MAX]; /* the data set's directory, recorded in checkpoints */
+  mupc_data_opts data;          /* its format, CIFAR-100 label, classes and normalisation */
+} mupc_train_opts;
+
+/* steps 1500, shuffle, eval every 100, data_dir Debian's Fashion-MNIST,
+ * AUTO format, normalisation (v/255 − 0.5)/0.5. */
+MUPC_API mupc_train_opts mupc_train_default_opts(void);
+MUPC_API int mupc_train_opts_set(mupc_train_opts *o, const char *name, const char *value);
+MUPC_API int mupc_train_opts_get(const mupc_train_opts *o, const char *name, char *dst, size_t n);
+
+typedef struct mupc_eval_result {
+  double acc;  /* fraction of samples whose argmax prediction is the label */
+  double loss; /* ½·mean‖y − ŷ‖² (mse) or −mean log p(label) (ce), DESIGN §3 */
+  int count;
+} mupc_eval_result;
+
+/* Feedforward prediction of all of d (batch by batch) scored against its
+ * labels. The net's activities are overwritten. */
+MUPC_API int mupc_evaluate(mupc_net *net, const mupc_dataset *d, mupc_eval_result *out);
+
+typedef struct mupc_train_metrics {
+  int64_t step;  /* steps done after this one, counting those before a resume */
+  int64_t epoch; /* 1-based epoch this step belongs to */
+  float train_loss, energy;
+  int evaluated; /* 1: test_acc and test_loss come from an evaluation after this step */
+  double test_acc, test_loss;
+} mupc_train_metrics;
+
+/* Data parallelism (MPI, or anything else that can add numbers over
+ * processes): each of `ranks` processes builds its net with
+ * mupc_net_shard_params and a trainer with the same options and data; the
+ * trainer feeds its net rows [rank·b, (rank+1)·b) of each global batch,
+ * sums the weight gradients over the ranks with sum_floats before the
+ * optimiser step (so every rank keeps identical weights), and sums losses
+ * and evaluation counts with sum_doubles. Each function sums v[0 … n-1]
+ * over all ranks in place and returns a status. */
+typedef struct mupc_reduce {
+  int rank, ranks;
+  int (*sum_floats)(float *v, size_t n, void *arg);
+  int (*sum_doubles)(double *v, size_t n, void *arg);
+  void *arg;
+} mupc_reduce;
+
+/* The parameters one of `ranks` nets is built with (ranks divides
+ * p->batch): batch B/ranks, gradients normalised by the global B. */
+MUPC_API mupc_net_params mupc_net_shard_params(const mupc_net_params *global, int ranks);
+
+/* Called after the weight gradients are computed and before the optimiser
+ * uses them (the WEIGHT_GRAD tensors may be read and rewritten). */
+typedef int (*mupc_grad_hook)(mupc_net *net, void *arg);
+/* mupc_net_train_step with hook between the gradients and the update;
+ * train_step is this with hook NULL. */
+MUPC_API int mupc_net_train_step_hook(mupc_net *net, const float *x, const float *y,
+                                      mupc_grad_hook hook, void *arg, mupc_step_stats *stats);
+
+typedef struct mupc_trainer mupc_trainer;
+
+/* A trainer of net over train (test may be NULL: no evaluation). The data
+ * sets and net are the caller's and must outlive the trainer; the net's
+ * input and output sizes must match the data. Starts at step 0.
+ * MUPC_EINVAL when the training set holds no full batch. */
+MUPC_API int mupc_trainer_init(mupc_trainer **tr, mupc_net *net, const mupc_dataset *train,
+                               const mupc_dataset *test, const mupc_train_opts *o);
+MUPC_API void mupc_trainer_free(mupc_trainer *tr);
+/* NULL: no reduction (one process). Copied. */
+MUPC_API int mupc_trainer_set_reduce(mupc_trainer *tr, const mupc_reduce *r);
+
+/* The next batch in the seeded order, one training step, and what the
+ * options ask after it: an evaluation every eval_every steps, a checkpoint
+ * every save_every steps (held back until the next step's loss shows its
+ * weights are finite). MUPC_ENONFINITE when the step diverged (m is filled,
+ * no checkpoint of it is written). */
+MUPC_API int mupc_trainer_step(mupc_trainer *tr, mupc_train_metrics *m);
+/* Steps until the planned total. cb (may be NULL) sees every step's
+ * metrics; a non-zero return stops the run after that step, and
+ * mupc_trainer_run returns MUPC_EINTR. */
+typedef int (*mupc_train_callback)(const mupc_train_metrics *m, void *arg);
+MUPC_API int mupc_trainer_run(mupc_trainer *tr, mupc_train_callback cb, void *arg);
+/* Steps done (counting those before a load), the planned total, full
+ * batches per epoch, and the step of the last checkpoint save_every wrote
+ * (-1: none). */
+MUPC_API int64_t mupc_trainer_position(const mupc_trainer *tr);
+MUPC_API int64_t mupc_trainer_total_steps(const mupc_trainer *tr);
+MUPC_API int64_t mupc_trainer_steps_per_epoch(const mupc_trainer *tr);
+MUPC_API int64_t mupc_trainer_saved_step(const mupc_trainer *tr);
+/* Changes the planned total (e.g. a resumed run given a new --steps). */
+MUPC_API int mupc_trainer_set_total_steps(mupc_trainer *tr, int64_t steps);
+/* DESIGN §3 evaluation on d (NULL: the test set). Under a reduce, each
+ * rank predicts its share and the result is the whole set's. */
+MUPC_API int mupc_trainer_evaluate(mupc_trainer *tr, const mupc_dataset *d, mupc_eval_result *out);
+
+/* ---- checkpoints (safetensors) --------------------------------------------
+ * Tensors: layers.{i}.weight (i = 0 … L-1, [out, in], F32) and, with Adam,
+ * optim.layers.{i}.m and .v of the same shapes. __metadata__ (strings):
+ * format "mupc-1", mupc_version, every table row with a key, optim_t, and,
+ * from a trainer, the run's position (step, epoch, epoch_step, train_count):
+ * everything a trainer needs to continue bit-identically. Files from older
+ * versions load (rows' `absent` values). Writes are atomic: on any failure
+ * the previous file at path is untouched. */
+typedef struct mupc_checkpoint {
+  mupc_net_params p; /* the (global) network parameters */
+  int has_run;       /* 1: written by a trainer; o and the run's position are set */
+  mupc_train_opts o; /* its options (save, save_every, eval_every: defaults) */
+  int64_t step, epoch, epoch_step, train_count;
+  int64_t optim_t; /* Adam's step */
+  char version[32]; /* mupc_version that wrote it ("" if the file has none) */
+} mupc_checkpoint;
+
+/* The configuration of a checkpoint, validated, without its tensors. */
+MUPC_API int mupc_checkpoint_read(const char *path, mupc_checkpoint *out);
+/* The trainer's net, optimiser state, options and position. */
+MUPC_API int mupc_trainer_save(mupc_trainer *tr, const char *path);
+/* Continues from a checkpoint that a trainer with the same network, data
+ * and options saved: weights, Adam state and step, position. */
+MUPC_API int mupc_trainer_load(mupc_trainer *tr, const char *path);
+/* A net alone: weights, Adam state and step, parameters (has_run 0). */
+MUPC_API int mupc_net_save(mupc_net *net, const char *path);
+/* Weights, Adam state and Adam step of a checkpoint whose shapes are the
+ * net's (mupc_net_save's or a trainer's). */
+MUPC_API int mupc_net_load(mupc_net *net, const char *path);
+/* Only the layers.{i}.weight tensors of any safetensors file with the
+ * net's shapes (mupc train --init). */
+MUPC_API int mupc_net_load_weights(mupc_net *net, const char *path);
 
 #ifdef __cplusplus
 }
