@@ -200,23 +200,22 @@ static int matches(const listed *e, const char *lspec) {
          contains(e->info.name, lspec);
 }
 
-/* Index into items of the device SPEC names, or -1. */
-static long find_spec(const listed *items, size_t n, const char *spec) {
+/* Whether items[i] is one of the devices SPEC names (non-empty spec): "P:D"
+ * that one, "cpu"/"gpu" every device of that type, any other text every
+ * device whose platform, platform vendor or name contains it. */
+static int spec_matches(const listed *e, const char *spec) {
   int p, d;
-  if (parse_pd(spec, &p, &d)) {
-    for (size_t i = 0; i < n; i++)
-      if (items[i].info.platform_index == p && items[i].info.device_index == d) return (long)i;
-    return -1;
-  }
+  if (parse_pd(spec, &p, &d)) return e->info.platform_index == p && e->info.device_index == d;
   char lspec[128];
   mupc__lower(lspec, spec, sizeof lspec);
-  if (!strcmp(lspec, "cpu") || !strcmp(lspec, "gpu")) {
-    for (size_t i = 0; i < n; i++)
-      if (!strcmp(items[i].info.type, lspec)) return (long)i;
-    return -1;
-  }
+  if (!strcmp(lspec, "cpu") || !strcmp(lspec, "gpu")) return !strcmp(e->info.type, lspec);
+  return matches(e, lspec);
+}
+
+/* Index into items of the first device SPEC names, or -1. */
+static long find_spec(const listed *items, size_t n, const char *spec) {
   for (size_t i = 0; i < n; i++)
-    if (matches(&items[i], lspec)) return (long)i;
+    if (spec_matches(&items[i], spec)) return (long)i;
   return -1;
 }
 
@@ -247,6 +246,42 @@ int mupc_device_select(const char *spec, mupc_device_info *out) {
   long i = (spec && *spec) ? find_spec(items, n, spec) : (long)default_index(items, n);
   if (i < 0) rc = no_match(items, n, spec, from);
   else *out = items[i].info;
+  free(items);
+  return rc;
+}
+
+/* Without a spec the group is every GPU, else every device: the default
+ * device is the group's first either way. */
+static int in_group(const listed *items, size_t n, size_t i, const char *spec) {
+  if (spec && *spec) return spec_matches(&items[i], spec);
+  for (size_t j = 0; j < n; j++)
+    if (!strcmp(items[j].info.type, "gpu")) return !strcmp(items[i].info.type, "gpu");
+  return 1;
+}
+
+int mupc_device_select_nth(const char *spec, int index, mupc_device_info *out) {
+  const char *from = "--device";
+  if (!spec || !*spec) {
+    spec = getenv("MUPC_DEVICE");
+    from = "MUPC_DEVICE";
+  }
+  if (index < 0) return mupc__fail(MUPC_EINVAL, "device index %d: expected >= 0", index);
+  listed *items;
+  size_t n;
+  int rc = list_all(&items, &n);
+  if (rc) return rc;
+  size_t hits = 0;
+  for (size_t i = 0; i < n; i++) hits += (size_t)in_group(items, n, i, spec);
+  if (hits == 0) {
+    rc = no_match(items, n, spec, from);
+  } else {
+    size_t want = (size_t)index % hits;
+    for (size_t i = 0; i < n; i++)
+      if (in_group(items, n, i, spec) && want-- == 0) {
+        *out = items[i].info;
+        break;
+      }
+  }
   free(items);
   return rc;
 }

@@ -83,6 +83,23 @@ mupc_net_params mupc_net_default_params(void) {
   return p;
 }
 
+/* Why the shards' sum equals one net with the global batch B (up to float
+ * summation order): PC inference is per sample, so a shard's activities and
+ * errors are exactly those rows of the single run provided every
+ * per-sample quantity is scaled as there. With gradients normalised by the
+ * global B, a sample's activity gradient is (1/B)·∂F_i/∂z as in the global
+ * run (gradient descent and activity Adam, whose eps meets the same
+ * numbers, take the same steps); the shards' weight gradients (1/B)·Σ over
+ * their rows add up to the global one; and the optimiser sees only that sum
+ * and the weights, identical on every rank. */
+mupc_net_params mupc_net_shard_params(const mupc_net_params *global, int ranks) {
+  mupc_net_params p = *global;
+  if (ranks < 1) ranks = 1;
+  p.batch = global->batch / ranks;
+  p.norm_batch = global->norm_batch > 0 ? global->norm_batch : global->batch;
+  return p;
+}
+
 int mupc_net_params_check(const mupc_net_params *p) {
   if (p->input_dim < 1) return mupc__fail(MUPC_EINVAL, "input_dim must be >= 1");
   if (p->width < 1) return mupc__fail(MUPC_EINVAL, "width must be >= 1");

@@ -407,12 +407,22 @@ int mupc_net_update(mupc_net *net) {
 }
 
 int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step_stats *stats) {
+  return mupc_net_train_step_hook(net, x, y, NULL, NULL, stats);
+}
+
+/* The training step, the one place its recipe is written: DESIGN §2's
+ * feedforward initialisation, T inference steps, the weight gradients at
+ * the equilibrium, then (after the hook, e.g. a sum over data-parallel
+ * ranks) the optimiser's update. */
+int mupc_net_train_step_hook(mupc_net *net, const float *x, const float *y, mupc_grad_hook hook,
+                             void *arg, mupc_step_stats *stats) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth;
   TRY(mupc_net_load_batch(net, x, y));
   TRY(ff_init(net));
   if (p->algo == MUPC_ALGO_PC) TRY(mupc_net_infer(net, p->infer_steps));
   TRY(mupc_net_weight_grads(net));
+  if (hook) TRY(hook(net, arg));
   TRY(mupc_net_update(net));
   float *en = malloc(2 * (size_t)L * sizeof *en);
   if (!en) return mupc__fail(MUPC_ENOMEM, "out of host memory");
