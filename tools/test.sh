@@ -14,9 +14,11 @@
 #
 # Without arguments it then also builds the library and the host tests with
 # AddressSanitizer and UndefinedBehaviorSanitizer in build-asan
-# (MUPC_ASAN_BUILD_DIR) and runs the 'host' suite there, and runs every
+# (MUPC_ASAN_BUILD_DIR) and runs the 'host' suite there, runs every
 # libFuzzer harness briefly (tools/fuzz.sh, MUPC_FUZZ_SECONDS each,
-# default 10; 0 skips it). Their results count in the closing line.
+# default 10; 0 skips it), and runs the Python package's pytest suite in a
+# fresh virtual environment where `pip install .` put it
+# (tools/test_python.sh). Their results count in the closing line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,7 +26,7 @@ build_dir=${MUPC_BUILD_DIR:-build}
 packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
   pocl-opencl-icd mesa-opencl-icd libclblast-dev clinfo oclgrind libcmocka-dev zlib1g-dev
   libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev
-  libopenmpi-dev openmpi-bin libopenblas-dev)
+  libopenmpi-dev openmpi-bin libopenblas-dev python3-venv python3-mesonpy python3-pytest)
 
 # shellcheck source=tools/install_packages.sh
 . tools/install_packages.sh
@@ -66,9 +68,10 @@ unset MUPC_DEVICE
 
 log=$(mktemp)
 asan_log=$(mktemp)
+py_log=$(mktemp)
 no_icd=$(mktemp -d)
 cold=$(mktemp -d)
-trap 'rm -rf "$log" "$asan_log" "$no_icd" "$cold"' EXIT
+trap 'rm -rf "$log" "$asan_log" "$py_log" "$no_icd" "$cold"' EXIT
 # A test that passes only because a kernel or a tuning is already cached
 # (on the developer's machine, or left by an earlier CI job on the same
 # runner) must fail in CI: there every cache starts empty.
@@ -85,7 +88,7 @@ set -e
 # The sanitizer build runs only the tests that need no device: the OpenCL
 # drivers themselves are not ASan-clean. An empty OCL_ICD_VENDORS hides
 # them, so a test's device part skips instead of loading one.
-extra_passed=0 extra_failed=0
+extra_passed=0 extra_failed=0 extra_skipped=0
 if [ $# -eq 0 ]; then
   asan_dir=${MUPC_ASAN_BUILD_DIR:-build-asan}
   if configure "$asan_dir" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug &&
@@ -109,6 +112,23 @@ if [ $# -eq 0 ]; then
       extra_failed=$((extra_failed + 1))
     fi
   fi
+  # The Python package as a user installs it, compared with this build's
+  # `mupc`; each pytest test counts. pytest's summary line, e.g.
+  # "== 25 passed, 1 skipped in 80.1s ==", gives the counts.
+  set +e
+  MUPC_CLI=$PWD/$build_dir/mupc tools/test_python.sh 2>&1 | tee "$py_log"
+  py_status=${PIPESTATUS[0]}
+  set -e
+  py_summary=$(grep -E '^=+ .*(passed|failed|error|skipped).* in [0-9.]+s' "$py_log" | tail -n 1 || true)
+  py_count() { echo "$py_summary" | grep -oE "[0-9]+ $1" | grep -oE '^[0-9]+' || echo 0; }
+  py_failed=$(($(py_count failed) + $(py_count errors?)))
+  if [ -z "$py_summary" ] || { [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ]; }; then
+    echo "test.sh: tools/test_python.sh failed (exit $py_status) without a pytest result" >&2
+    py_failed=$((py_failed + 1))
+  fi
+  extra_passed=$((extra_passed + $(py_count passed)))
+  extra_failed=$((extra_failed + py_failed))
+  extra_skipped=$(py_count skipped)
 fi
 
 # Counted over both meson runs.
@@ -118,7 +138,7 @@ xfail=$(total 'Expected Fail')
 fail=$(total 'Fail')
 xpass=$(total 'Unexpected Pass')
 timeout=$(total 'Timeout')
-skipped=$(total 'Skipped')
+skipped=$(($(total 'Skipped') + extra_skipped))
 failed=$((fail + xpass + timeout + extra_failed))
 echo "test.sh: $((SECONDS / 60)) min $((SECONDS % 60)) s in all, the builds included"
 echo "$((ok + xfail + extra_passed)) passed, $failed failed, $skipped skipped"
