@@ -63,13 +63,20 @@ class Net:
     def __init__(self, device=None, **params):
         self._open(_params.net_params(params), device)
 
+    @staticmethod
+    def _spec(device):
+        if device is None or isinstance(device, str):
+            return device.encode() if device else None
+        raise ValueError(f"device: expected a SPEC string such as 'pocl', 'gpu' or '0:0', "
+                         f"got {device!r}")
+
     def _open(self, p, device):
         self._net = None
         self._ctx = None
         self._lock = threading.RLock()
+        spec = self._spec(device)
         ctx = ctypes.c_void_p()
-        _capi.check(fn.ctx_init(ctypes.byref(ctx), device.encode() if device else None),
-                    "mupc.Net")
+        _capi.check(fn.ctx_init(ctypes.byref(ctx), spec), "mupc.Net")
         self._ctx = ctx
         net = ctypes.c_void_p()
         rc = fn.net_init(ctypes.byref(net), ctx, ctypes.byref(p))

@@ -78,6 +78,11 @@ def test_bad_device_raises_the_librarys_error():
     assert "nosuchdevice" in str(e.value) and e.value.name
 
 
+def test_a_device_is_a_spec_string():
+    with pytest.raises(ValueError, match="device: expected a SPEC string"):
+        mupc.Net(device=0)
+
+
 def test_weights_read_and_write(device):
     with mupc.Net(device=device, **TINY_NET) as net:
         ws = net.weights

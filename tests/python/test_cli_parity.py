@@ -136,6 +136,15 @@ def test_fit_errors(device, tiny_arrays):
         assert net.optim_step == 0
 
 
+def test_fit_divergence_raises_with_the_rows_so_far(device, tiny_arrays):
+    (x, y), _ = tiny_arrays
+    with mupc.Net(device=device, **TINY_NET) as net:
+        with pytest.raises(mupc.Error) as e:
+            mupc.fit(net, x * 1e30, y, steps=5)
+    assert e.value.status == mupc.ENONFINITE and "fit" in str(e.value)
+    assert isinstance(e.value.metrics, list) and len(e.value.metrics) < 5
+
+
 def test_fit_by_epochs(device, tiny_arrays):
     (x, y), _ = tiny_arrays
     with mupc.Net(device=device, **TINY_NET) as net:
