@@ -11,12 +11,6 @@
 #define MUPC__MAX_PLATFORMS 32
 #define MUPC__MAX_DEVICES 64
 
-void mupc__lower(char *dst, const char *s, size_t n) {
-  size_t i = 0;
-  for (; s[i] && i + 1 < n; i++) dst[i] = (char)tolower((unsigned char)s[i]);
-  dst[i] = '\0';
-}
-
 /* Drivers pad some strings with trailing blanks ("OpenCL C 1.2 "). */
 static void trim_right(char *s) {
   size_t n = strlen(s);
