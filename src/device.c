@@ -1,5 +1,8 @@
-/* Platforms and devices: enumeration, SPEC matching, context and queue. */
+/* Platforms and devices: enumeration, SPEC matching, context and queue,
+ * and device buffers. A new context takes its GEMM provider (gemm.c) and
+ * the tuned GEMM parameters stored for its device (tune/store.c). */
 #include "internal.h"
+#include "tune/store.h"
 
 #include <CL/cl_ext.h>
 

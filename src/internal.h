@@ -53,7 +53,14 @@ struct mupc_ctx {
   atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
 };
 
-/* ---- GEMM providers (gemm.c) ---- */
+/* Allocates a device buffer; a failure names the device and the bytes
+ * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
+int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
+void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
+
+/* ---- GEMM providers (gemm.c): the context's part ----
+ * Below the context: device.c calls these when it creates a context,
+ * waits for its queue and releases a buffer. */
 /* Fills host_gemm_ok, host_native and mem_flags from the device, then
  * takes the provider from MUPC_GEMM (else AUTO). */
 int mupc__gemm_ctx_init(mupc_ctx *ctx);
@@ -71,15 +78,6 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
                       size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
                       size_t batch);
-
-/* ---- tuning (tune.c) ---- */
-/* Applies this device's cached GEMM parameters, if any (never fails). */
-void mupc__tune_apply_cached(mupc_ctx *ctx);
-
-/* Allocates a device buffer; a failure names the device and the bytes
- * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
-int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
-void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
 
 /* ---- programs (program.c) ---- */
 
