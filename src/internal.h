@@ -1,4 +1,8 @@
-/* Internal interfaces shared by the library's files; not installed. */
+/* Internal interfaces shared by the library's files; not installed.
+ * Sections go from the bottom of the library up: status.c calls no other
+ * file, the context (device.c) uses gemm.c's context part and the tuned
+ * parameter store (tune/store.h), and the data-set files call only each
+ * other and status.c. What works on a network is in net.h. */
 #ifndef MUPC_INTERNAL_H
 #define MUPC_INTERNAL_H
 
