@@ -1,4 +1,4 @@
-/* Parameters: names, defaults, validation and the DESIGN §1 scalings. The
+/* Parameters: names, validation and the DESIGN §1 scalings. The
  * seeded weight init is in rng.c. */
 #include "internal.h"
 
@@ -53,35 +53,6 @@ int mupc_aoptim_from_name(const char *s) { return index_of(aoptim_names, MUPC_AO
 int mupc_algo_from_name(const char *s) { return index_of(algo_names, MUPC_ALGO_COUNT, s); }
 int mupc_rng_from_name(const char *s) { return index_of(rng_names, MUPC_RNG_COUNT, s); }
 int mupc_gemm_from_name(const char *s) { return index_of(gemm_names, MUPC_GEMM_COUNT, s); }
-
-mupc_net_params mupc_net_default_params(void) {
-  mupc_net_params p;
-  memset(&p, 0, sizeof p);
-  p.input_dim = 784;
-  p.width = 128;
-  p.output_dim = 10;
-  p.depth = 30;
-  p.batch = 64;
-  p.act = MUPC_ACT_RELU;
-  p.param = MUPC_PARAM_MUPC;
-  p.skips = 1;
-  p.loss = MUPC_LOSS_MSE;
-  p.algo = MUPC_ALGO_PC;
-  p.infer_steps = 30;
-  p.activity_lr = 0.5f;
-  p.activity_optim = MUPC_AOPTIM_GD;
-  p.lr = 0.1f;
-  p.optim = MUPC_OPTIM_ADAM;
-  p.weight_decay = 0.0f;
-  p.adam_beta1 = 0.9f;
-  p.adam_beta2 = 0.999f;
-  p.adam_eps = 1e-8f;
-  p.seed = 0;
-  p.rng = MUPC_RNG_PHILOX;
-  p.wavefront = 1;
-  p.norm_batch = 0;
-  return p;
-}
 
 /* Why the shards' sum equals one net with the global batch B (up to float
  * summation order): PC inference is per sample, so a shard's activities and

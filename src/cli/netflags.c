@@ -1,4 +1,5 @@
-/* The shared model/optimisation flags: one table, one parser, one help. */
+/* Flags from the library's parameter table: options, parsing, --help and
+ * --resume's checks, all by walking mupc_params_info(). */
 #include "netflags.h"
 
 #include "cli.h"
@@ -6,169 +7,226 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-  F_DEPTH = CLI_NET_OPT_BASE,
-  F_WIDTH,
-  F_ACT,
-  F_PARAM,
-  F_NO_SKIPS,
-  F_LOSS,
-  F_BATCH,
-  F_INFER_STEPS,
-  F_ACTIVITY_LR,
-  F_ACTIVITY_OPTIM,
-  F_LR,
-  F_OPTIM,
-  F_WEIGHT_DECAY,
-  F_SEED,
-  F_ALGO,
-  F_NO_WAVEFRONT,
-  F_END
-};
+/* More rows than the table will ever hold; checked where it matters. */
+#define MAX_ROWS 128
 
-static const struct option shared[] = {
-    {"depth", required_argument, NULL, F_DEPTH},
-    {"width", required_argument, NULL, F_WIDTH},
-    {"act", required_argument, NULL, F_ACT},
-    {"param", required_argument, NULL, F_PARAM},
-    {"no-skips", no_argument, NULL, F_NO_SKIPS},
-    {"loss", required_argument, NULL, F_LOSS},
-    {"batch", required_argument, NULL, F_BATCH},
-    {"infer-steps", required_argument, NULL, F_INFER_STEPS},
-    {"activity-lr", required_argument, NULL, F_ACTIVITY_LR},
-    {"activity-optim", required_argument, NULL, F_ACTIVITY_OPTIM},
-    {"lr", required_argument, NULL, F_LR},
-    {"optim", required_argument, NULL, F_OPTIM},
-    {"weight-decay", required_argument, NULL, F_WEIGHT_DECAY},
-    {"seed", required_argument, NULL, F_SEED},
-    {"algo", required_argument, NULL, F_ALGO},
-    {"no-wavefront", no_argument, NULL, F_NO_WAVEFRONT},
-};
-#define NSHARED (sizeof shared / sizeof shared[0])
+static unsigned char seen[MAX_ROWS];
+static char bool_flags[MAX_ROWS][48]; /* "no-skips" */
 
-static unsigned char seen[NSHARED];
+static size_t nrows(void) {
+  size_t n = mupc_params_count();
+  return n < MAX_ROWS ? n : MAX_ROWS;
+}
 
-struct option *cli_net_options(const struct option *own) {
+static int is_bool(const mupc_param_info *r) { return r->type == MUPC_PTYPE_BOOL; }
+
+static int default_on(const mupc_param_info *r) { return strcmp(r->def, "1") == 0; }
+
+/* The flag of row i without "--": its name, or for a switch that is on by
+ * default, "no-" and its name. */
+static const char *flag_of(size_t i) {
+  const mupc_param_info *r = mupc_params_info(i);
+  if (!is_bool(r) || !default_on(r)) return r->name;
+  if (!bool_flags[i][0]) snprintf(bool_flags[i], sizeof bool_flags[i], "no-%s", r->name);
+  return bool_flags[i];
+}
+
+static int row_in(const mupc_param_info *r, unsigned rows) {
+  if (r->flags & MUPC_PFLAG_INTERNAL) return 0;
+  if (r->flags & MUPC_PFLAG_FROM_DATA) return (rows & CLI_ROWS_DIMS) != 0;
+  return (rows & (r->scope == MUPC_PSCOPE_NET ? CLI_ROWS_NET : CLI_ROWS_TRAIN)) != 0;
+}
+
+struct option *cli_param_options(const struct option *own, unsigned rows) {
   size_t n = 0;
   while (own[n].name) n++;
-  struct option *all = calloc(n + NSHARED + 1, sizeof *all);
+  struct option *all = calloc(n + nrows() + 1, sizeof *all);
   if (!all) return NULL;
   memcpy(all, own, n * sizeof *own);
-  memcpy(all + n, shared, sizeof shared);
+  for (size_t i = 0; i < nrows(); i++) {
+    const mupc_param_info *r = mupc_params_info(i);
+    if (!row_in(r, rows)) continue;
+    all[n++] = (struct option){flag_of(i), is_bool(r) ? no_argument : required_argument, NULL,
+                               CLI_PARAM_OPT_BASE + (int)i};
+  }
   memset(seen, 0, sizeof seen);
   return all;
 }
 
-int cli_net_flag_seen(const char *name) {
-  for (size_t i = 0; i < NSHARED; i++)
-    if (!strcmp(shared[i].name, name)) return seen[i];
-  return 0;
-}
-
-/* A named choice (--act relu): the list of valid names is in the message. */
-static int parse_choice(const char *cmd, const char *flag, const char *arg,
-                        int (*from_name)(const char *), const char *(*name_of)(int), int count,
-                        int *out) {
-  int v = from_name(arg);
-  if (v >= 0) {
-    *out = v;
-    return 0;
-  }
-  char names[256] = "";
-  size_t used = 0;
-  for (int i = 0; i < count && used < sizeof names; i++)
-    used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", name_of(i));
-  return cli_error(CLI_EXIT_USAGE, cmd, "--%s: expected one of %s, got '%s'", flag, names, arg);
-}
-
-#define NAME_OF(fn, type)                                                      \
-  static const char *fn##_i(int i) { return fn((type)i); }
-NAME_OF(mupc_act_name, mupc_act)
-NAME_OF(mupc_param_name, mupc_param)
-NAME_OF(mupc_loss_name, mupc_loss)
-NAME_OF(mupc_optim_name, mupc_optim)
-NAME_OF(mupc_aoptim_name, mupc_aoptim)
-NAME_OF(mupc_algo_name, mupc_algo)
-
-int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc) {
-  if (opt < CLI_NET_OPT_BASE || opt >= F_END) return 0;
-  seen[opt - CLI_NET_OPT_BASE] = 1;
-  const cli_range positive = {0, 1e30, 1, 0}, nonneg = {0, 1e30, 0, 0};
-  int v = 0;
-  switch (opt) {
-  case F_DEPTH: *rc = cli_parse_int(cmd, "--depth", arg, 2, 100000, &p->depth); break;
-  case F_WIDTH: *rc = cli_parse_int(cmd, "--width", arg, 1, 1 << 20, &p->width); break;
-  case F_BATCH: *rc = cli_parse_int(cmd, "--batch", arg, 1, 1 << 24, &p->batch); break;
-  case F_INFER_STEPS:
-    *rc = cli_parse_int(cmd, "--infer-steps", arg, 0, 1000000, &p->infer_steps);
-    break;
-  case F_ACTIVITY_LR:
-    *rc = cli_parse_float(cmd, "--activity-lr", arg, nonneg, &p->activity_lr);
-    break;
-  case F_LR: *rc = cli_parse_float(cmd, "--lr", arg, positive, &p->lr); break;
-  case F_WEIGHT_DECAY:
-    *rc = cli_parse_float(cmd, "--weight-decay", arg, nonneg, &p->weight_decay);
-    break;
-  case F_SEED: *rc = cli_parse_u64(cmd, "--seed", arg, &p->seed); break;
-  case F_NO_SKIPS: p->skips = 0, *rc = 0; break;
-  case F_NO_WAVEFRONT: p->wavefront = 0, *rc = 0; break;
-  case F_ACT:
-    *rc = parse_choice(cmd, "act", arg, mupc_act_from_name, mupc_act_name_i, MUPC_ACT_COUNT, &v);
-    if (!*rc) p->act = (mupc_act)v;
-    break;
-  case F_PARAM:
-    *rc = parse_choice(cmd, "param", arg, mupc_param_from_name, mupc_param_name_i,
-                       MUPC_PARAM_COUNT, &v);
-    if (!*rc) p->param = (mupc_param)v;
-    break;
-  case F_LOSS:
-    *rc = parse_choice(cmd, "loss", arg, mupc_loss_from_name, mupc_loss_name_i, MUPC_LOSS_COUNT,
-                       &v);
-    if (!*rc) p->loss = (mupc_loss)v;
-    break;
-  case F_OPTIM:
-    *rc = parse_choice(cmd, "optim", arg, mupc_optim_from_name, mupc_optim_name_i,
-                       MUPC_OPTIM_COUNT, &v);
-    if (!*rc) p->optim = (mupc_optim)v;
-    break;
-  case F_ACTIVITY_OPTIM:
-    *rc = parse_choice(cmd, "activity-optim", arg, mupc_aoptim_from_name, mupc_aoptim_name_i,
-                       MUPC_AOPTIM_COUNT, &v);
-    if (!*rc) p->activity_optim = (mupc_aoptim)v;
-    break;
-  case F_ALGO:
-    *rc = parse_choice(cmd, "algo", arg, mupc_algo_from_name, mupc_algo_name_i, MUPC_ALGO_COUNT,
-                       &v);
-    if (!*rc) p->algo = (mupc_algo)v;
-    break;
-  }
+int cli_param_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p,
+                   mupc_train_opts *o, int *rc) {
+  if (opt < CLI_PARAM_OPT_BASE || (size_t)(opt - CLI_PARAM_OPT_BASE) >= nrows()) return 0;
+  const size_t i = (size_t)(opt - CLI_PARAM_OPT_BASE);
+  const mupc_param_info *r = mupc_params_info(i);
+  seen[i] = 1;
+  /* A switch's flag says the opposite of its default. */
+  const char *value = is_bool(r) ? (default_on(r) ? "0" : "1") : arg;
+  int st;
+  if (r->scope == MUPC_PSCOPE_NET)
+    st = mupc_params_set(p, r->name, value);
+  else if (o)
+    st = mupc_train_opts_set(o, r->name, value);
+  else
+    st = MUPC_EINVAL; /* a TRAIN option where the caller asked for none */
+  *rc = st == MUPC_OK ? CLI_EXIT_OK
+                      : cli_error(CLI_EXIT_USAGE, cmd, "--%s: %s", flag_of(i),
+                                  o || r->scope == MUPC_PSCOPE_NET ? mupc_errmsg()
+                                                                   : "not a flag of this command");
   return 1;
 }
 
+int cli_param_seen(const char *name) {
+  const mupc_param_info *r = mupc_params_find(name);
+  if (!r && !strncmp(name, "no-", 3)) r = mupc_params_find(name + 3);
+  for (size_t i = 0; r && i < nrows(); i++)
+    if (mupc_params_info(i) == r) return seen[i];
+  return 0;
+}
+
+/* ---- --help ---------------------------------------------------------------- */
+
+/* Where a heading goes: before the first row of its group that is shown. */
+static const struct {
+  const char *row, *heading;
+} headings[] = {
+    {"input-dim", "model"}, {"depth", "model"}, {"batch", "optimisation"},
+    {"data", "data"},       {"steps", "run"},
+};
+
+static const char *heading_of(const char *row) {
+  for (size_t i = 0; i < sizeof headings / sizeof headings[0]; i++)
+    if (!strcmp(headings[i].row, row)) return headings[i].heading;
+  return NULL;
+}
+
+enum { HELP_COLUMN = 24, HELP_WIDTH = 79 };
+
+/* text from column `col` on, wrapped at spaces to HELP_WIDTH with the
+ * continuation lines at HELP_COLUMN. */
+static void put_wrapped(FILE *f, int col, const char *text) {
+  while (*text) {
+    int room = HELP_WIDTH - col, len = (int)strlen(text);
+    if (len > room) {
+      int cut = room;
+      while (cut > 0 && text[cut] != ' ') cut--;
+      if (cut == 0) cut = (int)strcspn(text, " ");
+      len = cut;
+    }
+    fprintf(f, "%.*s\n", len, text);
+    text += len;
+    while (*text == ' ') text++;
+    if (*text) fprintf(f, "%*s", HELP_COLUMN, "");
+    col = HELP_COLUMN;
+  }
+}
+
+static void help_line(FILE *f, size_t i) {
+  const mupc_param_info *r = mupc_params_info(i);
+  char lead[64], text[512];
+  if (is_bool(r))
+    snprintf(lead, sizeof lead, "  --%s", flag_of(i));
+  else
+    snprintf(lead, sizeof lead, "  --%s %s", r->name, r->metavar);
+  if (is_bool(r))
+    snprintf(text, sizeof text, "%s: %s (default: %s)", default_on(r) ? "off" : "on", r->help,
+             default_on(r) ? "on" : "off");
+  else if (r->type == MUPC_PTYPE_ENUM)
+    snprintf(text, sizeof text, "%s (%s; default %s)", r->help, r->allowed, r->def);
+  else if (r->def[0])
+    snprintf(text, sizeof text, "%s (default %s)", r->help, r->def);
+  else
+    snprintf(text, sizeof text, "%s", r->help);
+  int col = (int)strlen(lead);
+  fputs(lead, f);
+  if (col + 1 >= HELP_COLUMN) {
+    fputc('\n', f);
+    col = 0;
+  }
+  fprintf(f, "%*s", HELP_COLUMN - col, "");
+  put_wrapped(f, HELP_COLUMN, text);
+}
+
+void cli_params_help(FILE *f, unsigned rows) {
+  const char *last = NULL;
+  for (size_t i = 0; i < nrows(); i++) {
+    const mupc_param_info *r = mupc_params_info(i);
+    if (!row_in(r, rows)) continue;
+    const char *heading = heading_of(r->name);
+    if (heading && (!last || strcmp(heading, last) != 0)) {
+      fprintf(f, "%s:\n", heading);
+      last = heading;
+    }
+    help_line(f, i);
+  }
+}
+
+/* ---- --resume ------------------------------------------------------------- */
+
+/* Rows a resumed run may change: the plan, the output, where the data are. */
+static int free_on_resume(const char *name) {
+  static const char *const names[] = {"steps", "epochs", "eval-every", "save", "save-every", "data"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(names[i], name)) return 1;
+  return 0;
+}
+
+/* Row r's value in the flags' (p, o) and the checkpoint's configuration. */
+static int both_values(const mupc_param_info *r, const mupc_net_params *p,
+                       const mupc_train_opts *o, const mupc_checkpoint *ck, char *mine,
+                       char *theirs, size_t n) {
+  if (r->scope == MUPC_PSCOPE_NET)
+    return mupc_params_get(p, r->name, mine, n) || mupc_params_get(&ck->p, r->name, theirs, n);
+  if (!strcmp(r->name, "classes")) {
+    snprintf(theirs, n, "%d", ck->p.output_dim);
+    return mupc_train_opts_get(o, r->name, mine, n);
+  }
+  return mupc_train_opts_get(o, r->name, mine, n) || mupc_train_opts_get(&ck->o, r->name, theirs, n);
+}
+
+static int same_value(const mupc_param_info *r, const char *a, const char *b) {
+  /* -0 and 0 are the same rate. */
+  if (r->type == MUPC_PTYPE_FLOAT) return strtof(a, NULL) == strtof(b, NULL);
+  return strcmp(a, b) == 0;
+}
+
+int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_params *p,
+                            const mupc_train_opts *o, const mupc_checkpoint *ck) {
+  char mine[MUPC_PATH_MAX], theirs[MUPC_PATH_MAX], have[MUPC_PATH_MAX + 64];
+  for (size_t i = 0; i < nrows(); i++) {
+    const mupc_param_info *r = mupc_params_info(i);
+    if (!seen[i] || free_on_resume(r->name)) continue;
+    if (r->scope == MUPC_PSCOPE_TRAIN && (!o || !ck->has_run)) continue;
+    if (both_values(r, p, o, ck, mine, theirs, sizeof mine))
+      return cli_error(CLI_EXIT_USAGE, cmd, "--%s: %s", flag_of(i), mupc_errmsg());
+    if (!strcmp(r->name, "format") && !strcmp(mine, "auto")) continue;
+    if (same_value(r, mine, theirs)) continue;
+    if (is_bool(r))
+      snprintf(have, sizeof have, "%s %s", r->name, strcmp(theirs, "0") ? "on" : "off");
+    else if (!strcmp(r->name, "classes"))
+      snprintf(have, sizeof have, "%s classes", theirs);
+    else
+      snprintf(have, sizeof have, "%s %s", r->name, theirs);
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "--%s: conflicts with %s, which has %s; --resume takes the network, "
+                     "optimiser and data flags from the checkpoint",
+                     flag_of(i), path, have);
+  }
+  return CLI_EXIT_OK;
+}
+
+/* ---- removed when the CLI moves to the table ------------------------------- */
+
+struct option *cli_net_options(const struct option *own) {
+  return cli_param_options(own, CLI_ROWS_NET);
+}
+
+int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc) {
+  return cli_param_flag(cmd, opt, arg, p, NULL, rc);
+}
+
+int cli_net_flag_seen(const char *name) { return cli_param_seen(name); }
+
 void cli_net_flags_help(FILE *f, const mupc_net_params *p) {
-  fprintf(f,
-          "model:\n"
-          "  --depth L             weight matrices, L = hidden layers + 1 (default %d)\n"
-          "  --width N             hidden width (default %d)\n"
-          "  --act NAME            linear, relu, tanh, hard_tanh, leaky_relu, gelu, selu, silu\n"
-          "                        (default %s)\n"
-          "  --param P             mupc, ntp or sp scalings and init (default %s)\n"
-          "  --no-skips            no residual skips (default: skips on)\n"
-          "  --loss L              mse or ce (default %s)\n"
-          "  --algo A              pc (predictive coding) or bp (backprop baseline) (default %s)\n"
-          "optimisation:\n"
-          "  --batch B             batch size (default %d)\n"
-          "  --infer-steps T       inference steps per batch (default %d)\n"
-          "  --activity-lr X       activity step size (default %g)\n"
-          "  --activity-optim O    gd or adam on activities (default %s)\n"
-          "  --lr X                weight learning rate, > 0 (default %g)\n"
-          "  --optim O             adam or sgd on weights (default %s)\n"
-          "  --weight-decay X      adds X*W to the weight gradient (default %g)\n"
-          "  --seed S              initial weights and data order (default %llu)\n"
-          "  --no-wavefront        compute every layer at every inference step (same result,\n"
-          "                        slower; default: only the band that can change)\n",
-          p->depth, p->width, mupc_act_name(p->act), mupc_param_name(p->param),
-          mupc_loss_name(p->loss), mupc_algo_name(p->algo), p->batch, p->infer_steps,
-          (double)p->activity_lr, mupc_aoptim_name(p->activity_optim), (double)p->lr,
-          mupc_optim_name(p->optim), (double)p->weight_decay, (unsigned long long)p->seed);
+  (void)p;
+  cli_params_help(f, CLI_ROWS_NET);
 }

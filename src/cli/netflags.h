@@ -1,5 +1,7 @@
-/* The model and optimisation flags that train, bench, tune and compare
- * share, parsed once into a mupc_net_params. */
+/* The flags that come from the library's parameter table (mupc.h,
+ * "parameters by name"): one option, one parser, one --help line and one
+ * --resume check per row, so a row added there is a flag of every command
+ * that takes its group. */
 #ifndef MUPC_CLI_NETFLAGS_H
 #define MUPC_CLI_NETFLAGS_H
 
@@ -8,24 +10,50 @@
 #include <getopt.h>
 #include <stdio.h>
 
-/* getopt_long values of the shared flags start here; a subcommand's own
- * long-only flags use values below it. */
-#define CLI_NET_OPT_BASE 1000
+#define CLI_PARAM_OPT_BASE 1000 /* getopt values of table flags start here */
 
-/* own (terminated by a zero row) followed by the shared flags; malloc'd,
- * free() it. NULL if out of memory. */
+enum {                /* which rows become flags */
+  CLI_ROWS_NET = 1,   /* net rows, except MUPC_PFLAG_FROM_DATA / INTERNAL */
+  CLI_ROWS_DIMS = 2,  /* the FROM_DATA rows (input-dim, output-dim): bench, synthetic data */
+  CLI_ROWS_TRAIN = 4, /* train-option rows (data, format, label, classes, norm, steps,
+                       * epochs, no-shuffle, eval-every, save, save-every) */
+};
+
+/* own (zero-terminated) followed by the table's flags of `rows`; malloc'd,
+ * free() it. NULL if out of memory. Forgets which flags were seen. */
+struct option *cli_param_options(const struct option *own, unsigned rows);
+
+/* If opt is a table flag: parses arg into p or o (o may be NULL when rows has
+ * no TRAIN), returns 1 with *rc 0, or CLI_EXIT_USAGE after printing
+ * "mupc <cmd>: --<flag>: <library message>". Returns 0 for other opts.
+ * Bool rows: flag --no-NAME when the default is on, --NAME when off. */
+int cli_param_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p,
+                   mupc_train_opts *o, int *rc);
+
+/* Whether the row `name` (or its flag, "no-skips") was given on the command
+ * line. */
+int cli_param_seen(const char *name);
+
+/* --help lines of the rows (grouped, defaults shown), generated from the
+ * table. */
+void cli_params_help(FILE *f, unsigned rows);
+
+/* --resume: every row given on the command line whose value differs from
+ * the checkpoint's is a usage error: "--<flag>: conflicts with PATH, which
+ * has <name> <value>; --resume takes the network, optimiser and data flags
+ * from the checkpoint". --format auto never conflicts; --classes compares
+ * with ck->p.output_dim; steps, epochs, eval-every, save, save-every and
+ * data never conflict (a resumed run may change them). Returns 0 or
+ * CLI_EXIT_USAGE after printing the line. */
+int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_params *p,
+                            const mupc_train_opts *o, const mupc_checkpoint *ck);
+
+/* ---- removed when the CLI moves to the table ----------------------------
+ * The names train, bench, tune and compare call today: the net rows. */
+#define CLI_NET_OPT_BASE CLI_PARAM_OPT_BASE
 struct option *cli_net_options(const struct option *own);
-
-/* If opt is one of the shared flags, parses arg into p and returns 1 with
- * *rc set to 0, or to CLI_EXIT_USAGE after printing the one-line error.
- * Returns 0 for any other opt. */
 int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc);
-
-/* Whether the shared flag with this long name was given on the command
- * line (for flags that a checkpoint's configuration must not contradict). */
 int cli_net_flag_seen(const char *name);
-
-/* The --help lines of the shared flags, with their defaults from p. */
 void cli_net_flags_help(FILE *f, const mupc_net_params *p);
 
 #endif

@@ -1,0 +1,36 @@
+/* The parameter table's internals that the checkpoint code shares
+ * (params.c). Not installed. */
+#ifndef MUPC_PARAMS_H
+#define MUPC_PARAMS_H
+
+#include "mupc.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses text into row's field of obj (a mupc_net_params or a
+ * mupc_train_opts, as row->scope says). With check_range 0 only the type is
+ * checked (an integer, a finite number, a known name), not the row's range:
+ * checkpoints are validated by mupc_net_params_check, whose limits are the
+ * library's, not the CLI's. obj is written only on success; on failure
+ * returns MUPC_EINVAL and leaves "expected ..., got '...'" in why. */
+int mupc__param_parse(const mupc_param_info *row, void *obj, const char *text, int check_range,
+                      char *why, size_t nwhy);
+
+/* row's field of obj as text, the shortest that parses back to the same
+ * value. MUPC_EINVAL (naming the row) if it does not fit in n bytes or the
+ * field holds no valid value. */
+int mupc__param_format(const mupc_param_info *row, const void *obj, char *dst, size_t n);
+
+/* Strict numbers: the whole text, no blanks; 1 on success. A float must
+ * be finite as a float. */
+int mupc__parse_i64(const char *s, int64_t *out);
+int mupc__parse_float(const char *s, float *out);
+
+/* The shortest decimal that strtof reads back to the same float. */
+void mupc__format_float(float v, char *dst, size_t n);
+
+/* Room for any row's text but a path: a NORM of 2·MUPC_NORM_MAX numbers. */
+#define MUPC__PARAM_TEXT_MAX (2 * MUPC_NORM_MAX * 16)
+
+#endif
