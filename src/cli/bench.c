@@ -1,9 +1,7 @@
 /* mupc bench: time the training step on synthetic batches and compare the
  * achieved GEMM rate with the device's own SGEMM rate on the same shapes. */
 #include "cli.h"
-#include "devpick.h"
 #include "dist.h"
-#include "dstep.h"
 #include "netflags.h"
 
 #include <getopt.h>
@@ -22,7 +20,9 @@ static const struct option own[] = {
     {"gemm", required_argument, NULL, O_GEMM},   {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
-static void help(const mupc_net_params *p) {
+#define ROWS (CLI_ROWS_NET | CLI_ROWS_DIMS)
+
+static void help(void) {
   printf("usage: mupc bench [model and optimisation flags] [--steps S] [--warmup W] [--json]\n"
          "                  [--device SPEC] [--gemm auto|clblast|host]\n\n"
          "Times training steps on synthetic batches of the configured shape (fixed seed, no\n"
@@ -41,47 +41,80 @@ static void help(const mupc_net_params *p) {
          "  --device SPEC    OpenCL device (see 'mupc devices'; default MUPC_DEVICE, then\n"
          "                   the first GPU, then the first CPU)\n"
          CLI_GEMM_HELP "\n");
-  cli_net_flags_help(stdout, p);
+  cli_params_help(stdout, ROWS);
 }
 
-/* Synthetic batch: inputs ~ U(-1, 1), one-hot targets, from a fixed seed. */
-static void synthetic(const mupc_net_params *p, float *x, float *y) {
+/* A synthetic global batch, inputs ~ U(-1, 1) from a fixed seed and
+ * labels b mod C, as a one-batch data set; y is its one-hot targets. */
+static void synthetic(const mupc_net_params *p, mupc_dataset *d, float *y) {
   uint64_t s = 0x853C49E6748FEA9Bull;
+  *d = (mupc_dataset){.count = p->batch, .dim = p->input_dim, .rows = 1, .cols = p->input_dim,
+                      .classes = p->output_dim, .x = d->x, .labels = d->labels};
   for (int i = 0; i < p->batch * p->input_dim; i++) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x[i] = (float)((double)(s >> 11) * 0x1.0p-52 - 1.0);
+    d->x[i] = (float)((double)(s >> 11) * 0x1.0p-52 - 1.0);
   }
   memset(y, 0, sizeof *y * (size_t)p->batch * p->output_dim);
-  for (int b = 0; b < p->batch; b++) y[b * p->output_dim + b % p->output_dim] = 1.0f;
+  for (int b = 0; b < p->batch; b++) {
+    d->labels[b] = b % p->output_dim;
+    y[b * p->output_dim + b % p->output_dim] = 1.0f;
+  }
 }
 
 typedef struct timing {
   double total, ff, infer, update, reduce;
 } timing;
 
-/* One step in its parts, waiting after each so the split is real. Under
- * mpirun (ds not NULL) the gradient all-reduce sits between the gradients
- * and the update, as in training, and is timed on its own. */
-static int timed_step(mupc_net *net, mupc_ctx *ctx, dstep *ds, const float *x, const float *y,
-                      timing *t) {
-  const mupc_net_params *p = mupc_net_get_params(net);
+/* The library's step, timed around its gradient hook. Under mpirun a
+ * trainer runs it, with the ranks' all-reduce as its sum (timed there, after
+ * a barrier, so that the wait for a slower rank is not the all-reduce's);
+ * on one rank the hook only marks the time. */
+typedef struct stepper {
+  mupc_ctx *ctx;
+  mupc_net *net;
+  mupc_trainer *tr; /* under mpirun */
+  const float *x, *y;
+  double t_grads, t_reduced;
+  uint64_t ff_flops; /* of the feedforward timed on its own, not the step's */
+} stepper;
+
+static int mark(mupc_net *net, void *arg) {
+  stepper *s = arg;
+  (void)net;
+  const int rc = mupc_ctx_finish(s->ctx);
+  s->t_grads = s->t_reduced = cli_seconds();
+  return rc;
+}
+
+static int timed_sum(float *v, size_t n, void *arg) {
+  stepper *s = arg;
+  dist_barrier();
+  s->t_grads = cli_seconds();
+  const int rc = dist_sum_floats(v, n, NULL);
+  s->t_reduced = cli_seconds();
+  return rc;
+}
+
+/* The split: the feedforward timed on its own first (the step repeats it),
+ * inference with the weight gradients up to the hook, the all-reduce, and
+ * the optimiser's update after it. A step that diverges is timed all the
+ * same. */
+static int timed_step(stepper *s, timing *t) {
+  const uint64_t f0 = mupc_net_flop_count(s->net);
   const double t0 = cli_seconds();
-  int rc = mupc_net_load_batch(net, x, y);
-  if (!rc) rc = mupc_net_feedforward(net, NULL);
+  int rc = mupc_net_load_batch(s->net, s->x, s->y);
+  if (!rc) rc = mupc_net_feedforward(s->net, NULL);
+  if (!rc) rc = mupc_ctx_finish(s->ctx);
   const double t1 = cli_seconds();
-  if (!rc && p->algo == MUPC_ALGO_PC) rc = mupc_net_infer(net, p->infer_steps);
-  if (!rc) rc = mupc_ctx_finish(ctx);
+  s->ff_flops += mupc_net_flop_count(s->net) - f0;
+  mupc_train_metrics m;
+  if (!rc) rc = s->tr ? mupc_trainer_step(s->tr, &m)
+                      : mupc_net_train_step_hook(s->net, s->x, s->y, mark, s, NULL);
+  if (rc == MUPC_ENONFINITE) rc = MUPC_OK;
+  if (!rc) rc = mupc_ctx_finish(s->ctx);
   const double t2 = cli_seconds();
-  if (!rc) rc = mupc_net_weight_grads(net);
-  if (!rc) rc = mupc_ctx_finish(ctx);
-  if (ds) dist_barrier(); /* the wait for a slower rank is not the all-reduce's */
-  const double t3 = cli_seconds();
-  if (!rc && ds) rc = dstep_reduce_grads(ds, net);
-  const double t4 = cli_seconds();
-  if (!rc) rc = mupc_net_update(net);
-  if (!rc) rc = mupc_ctx_finish(ctx);
-  const double t5 = cli_seconds();
-  *t = (timing){t5 - t0, t1 - t0, t2 - t1, (t3 - t2) + (t5 - t4), t4 - t3};
+  *t = (timing){t2 - t1, t1 - t0, s->t_grads - t1 - (t1 - t0), t2 - s->t_reduced,
+                s->t_reduced - s->t_grads};
   return rc;
 }
 
@@ -240,30 +273,33 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
 static int run(mupc_ctx *ctx, const mupc_net_params *global, int steps, int warmup, int json) {
   /* Under mpirun --batch is the global batch; each rank runs its share. */
   const int ranks = dist_size();
-  const mupc_net_params local = dstep_local_params(global, ranks);
+  const mupc_net_params local = mupc_net_shard_params(global, ranks);
   const mupc_net_params *p = &local;
-  dstep ds = {0};
   double *rank_med = calloc((size_t)ranks, sizeof *rank_med);
-  mupc_net *net = NULL;
   timing *t = calloc((size_t)steps, sizeof *t);
   double *col = calloc((size_t)steps, sizeof *col);
-  float *x = malloc(sizeof *x * (size_t)p->batch * p->input_dim);
-  float *y = malloc(sizeof *y * (size_t)p->batch * p->output_dim);
-  int rc = (t && col && x && y && rank_med) ? MUPC_OK : MUPC_ENOMEM;
-  if (!rc) rc = mupc_net_init(&net, ctx, p);
-  if (!rc && ranks > 1) rc = dstep_init(&ds, net);
+  mupc_dataset data = {.x = malloc(sizeof(float) * (size_t)global->batch * global->input_dim),
+                       .labels = malloc(sizeof(int32_t) * (size_t)global->batch)};
+  float *y = malloc(sizeof *y * (size_t)global->batch * global->output_dim);
+  stepper s = {.ctx = ctx, .x = data.x, .y = y};
+  const mupc_reduce reduce = {dist_rank(), ranks, timed_sum, dist_sum_doubles, &s};
+  mupc_train_opts o = mupc_train_default_opts();
+  o.shuffle = o.eval_every = 0;
+  int rc = (t && col && data.x && data.labels && y && rank_med) ? MUPC_OK : MUPC_ENOMEM;
+  if (!rc) synthetic(global, &data, y);
+  if (!rc) rc = mupc_net_init(&s.net, ctx, p);
+  if (!rc && ranks > 1) rc = mupc_trainer_init(&s.tr, s.net, &data, NULL, &o);
+  if (!rc && ranks > 1) rc = mupc_trainer_set_reduce(s.tr, &reduce);
   if (rc) goto ERROR;
-  dstep *dsp = ranks > 1 ? &ds : NULL;
-  synthetic(p, x, y);
   timing scratch;
-  for (int i = 0; i < warmup && !rc; i++) rc = timed_step(net, ctx, dsp, x, y, &scratch);
-  const uint64_t f0 = mupc_net_flop_count(net);
-  for (int i = 0; i < steps && !rc; i++) rc = timed_step(net, ctx, dsp, x, y, &t[i]);
+  for (int i = 0; i < warmup && !rc; i++) rc = timed_step(&s, &scratch);
+  const uint64_t f0 = mupc_net_flop_count(s.net), ff0 = s.ff_flops;
+  for (int i = 0; i < steps && !rc; i++) rc = timed_step(&s, &t[i]);
   if (rc) goto ERROR;
   report r = {0};
-  r.flops_exec = (double)(mupc_net_flop_count(net) - f0) / steps;
+  r.flops_exec = (double)(mupc_net_flop_count(s.net) - f0 - (s.ff_flops - ff0)) / steps;
   r.flops_dense = mupc_net_dense_flops_per_step(p);
-  r.enqueues = mupc_net_enqueues_per_inference_step(net);
+  r.enqueues = mupc_net_enqueues_per_inference_step(s.net);
   r.bytes = mupc_ctx_device_bytes(ctx);
   r.min = r.max = t[0].total;
   for (int i = 0; i < steps; i++) {
@@ -283,23 +319,24 @@ static int run(mupc_ctx *ctx, const mupc_net_params *global, int steps, int warm
   r.rank_med = rank_med;
   /* Each rank fills its own slot; the sum gathers them all. */
   rank_med[dist_rank()] = r.med;
-  rc = dist_sum_doubles(rank_med, (size_t)ranks);
-  if (!rc) rc = mupc_net_sgemm_rate(net, 5, &r.sgemm);
+  rc = dist_sum_doubles(rank_med, (size_t)ranks, NULL);
+  if (!rc) rc = mupc_net_sgemm_rate(s.net, 5, &r.sgemm);
   /* On CPU devices the host BLAS is the machine's best GEMM: measured in
    * the same run, on the same shapes, so efficiency is against it too. */
-  if (!rc && mupc_ctx_host_gemm_ok(ctx)) rc = mupc_net_host_sgemm_rate(net, 5, &r.host_sgemm);
+  if (!rc && mupc_ctx_host_gemm_ok(ctx)) rc = mupc_net_host_sgemm_rate(s.net, 5, &r.host_sgemm);
   if (rc || dist_rank() != 0) goto ERROR;
   if (json)
     print_json(ctx, p, &r, steps);
   else
     print_text(ctx, p, &r, steps);
 ERROR:
-  dstep_free(&ds);
+  mupc_trainer_free(s.tr);
+  mupc_net_free(s.net);
   free(rank_med);
-  mupc_net_free(net);
   free(t);
   free(col);
-  free(x);
+  free(data.x);
+  free(data.labels);
   free(y);
   return rc;
 }
@@ -320,12 +357,12 @@ static int bench_main(int argc, char **argv) {
   mupc_net_params p = mupc_net_default_params();
   int steps = 10, warmup = 2, json = 0, opt, rc = 0, gemm = -1;
   const char *spec = NULL;
-  struct option *opts = cli_net_options(own);
+  struct option *opts = cli_param_options(own, ROWS);
   if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   /* Every rank parses the same flags; rank 0 alone complains. */
   dist_quiet_begin();
   while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1 && !rc) {
-    if (cli_net_flag(CMD, opt, optarg, &p, &rc)) continue;
+    if (cli_param_flag(CMD, opt, optarg, &p, NULL, &rc)) continue;
     switch (opt) {
     case O_STEPS: rc = cli_parse_int(CMD, "--steps", optarg, 1, 1000000, &steps); break;
     case O_WARMUP: rc = cli_parse_int(CMD, "--warmup", optarg, 0, 1000000, &warmup); break;
@@ -335,7 +372,7 @@ static int bench_main(int argc, char **argv) {
     case 'h':
     case O_HELP:
       dist_quiet_end();
-      if (dist_rank() == 0) help(&p);
+      if (dist_rank() == 0) help();
       free(opts);
       return CLI_EXIT_OK;
     default: rc = cli_bad_flag(CMD, argc, argv, opts); break;
@@ -353,13 +390,14 @@ static int bench_main(int argc, char **argv) {
   dist_quiet_end();
   if (rc) return rc;
   /* One device per rank of a machine, among those --device matches. */
-  char pick[64];
-  if (dist_size() > 1) {
-    devpick_spec(spec, dist_local_rank(), pick, sizeof pick);
+  char pick[32];
+  mupc_device_info info;
+  if (dist_size() > 1 && !(st = mupc_device_select_nth(spec, dist_local_rank(), &info))) {
+    snprintf(pick, sizeof pick, "%d:%d", info.platform_index, info.device_index);
     spec = pick;
   }
   mupc_ctx *ctx = NULL;
-  st = mupc_ctx_init(&ctx, spec);
+  if (!st) st = mupc_ctx_init(&ctx, spec);
   if (st) return cli_report(CMD, st, NULL);
   rc = cli_set_gemm(CMD, "--gemm", ctx, gemm);
   st = rc ? MUPC_OK : run(ctx, &p, steps, warmup, json);

@@ -45,6 +45,18 @@ int cli_exit_code(int status);
  * compiler's build log after it. Returns cli_exit_code(status). */
 int cli_report(const char *cmd, int status, const mupc_ctx *ctx);
 
+/* A failed library call whose message (mupc_errmsg(), which names the
+ * file) belongs to a flag: "mupc <cmd>: <flag>: <message>". Returns
+ * cli_exit_code(status). */
+int cli_flag_error(const char *cmd, const char *flag, int status);
+
+/* The training and test split of dir (on failure a line naming --data),
+ * the test set's labels checked against the training set's class count
+ * and the sample sizes against each other. d's AUTO format is resolved in
+ * place, so that a checkpoint records what was read. */
+int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
+                  mupc_dataset *test);
+
 struct option;
 struct json_object;
 

@@ -55,6 +55,25 @@ int cli_report(const char *cmd, int status, const mupc_ctx *ctx) {
   return cli_exit_code(status);
 }
 
+int cli_flag_error(const char *cmd, const char *flag, int status) {
+  return cli_error(cli_exit_code(status), cmd, "%s: %s", flag, mupc_errmsg());
+}
+
+int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
+                  mupc_dataset *test) {
+  int st = d->format ? MUPC_OK : mupc_data_detect(dir, &d->format);
+  mupc_data_opts t = *d;
+  if (!st) st = mupc_dataset_load(dir, 1, d, train);
+  /* A test set may miss the rarest class; the training set decides. */
+  t.classes = train->classes;
+  if (!st) st = mupc_dataset_load(dir, 0, &t, test);
+  if (st) return cli_flag_error(cmd, "--data", st);
+  if (test->dim == train->dim) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, cmd,
+                   "--data: %s: test samples have %d values (%dx%d) but training samples %d (%dx%d)",
+                   dir, test->dim, test->rows, test->cols, train->dim, train->rows, train->cols);
+}
+
 /* strtoll and strtod skip leading blanks and accept an empty tail; a flag
  * value must be exactly one number. */
 static int starts_clean(const char *text) {

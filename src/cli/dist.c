@@ -32,6 +32,9 @@ int dist_local_size(void) {
 double dist_allreduce_seconds(void) {
   return g_reduce_s;
 }
+mupc_reduce dist_reduce(void) {
+  return (mupc_reduce){g_rank, g_size, dist_sum_floats, dist_sum_doubles, NULL};
+}
 
 void dist_quiet_begin(void) {
   if (g_rank == 0 || g_saved_stderr >= 0) return;
@@ -105,7 +108,8 @@ static int reduce(void *v, size_t n, MPI_Datatype type, MPI_Op op) {
   return MUPC_OK;
 }
 
-int dist_sum_floats(float *v, size_t n) {
+int dist_sum_floats(float *v, size_t n, void *arg) {
+  (void)arg;
   const double t0 = cli_seconds();
   const int rc = reduce(v, n, MPI_FLOAT, MPI_SUM);
   g_reduce_s += cli_seconds() - t0;
@@ -116,7 +120,8 @@ void dist_barrier(void) {
   if (g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 
-int dist_sum_doubles(double *v, size_t n) {
+int dist_sum_doubles(double *v, size_t n, void *arg) {
+  (void)arg;
   return reduce(v, n, MPI_DOUBLE, MPI_SUM);
 }
 
@@ -136,16 +141,12 @@ void dist_abort(int code) {
 void dist_init(void) {}
 void dist_finalize(void) {}
 void dist_barrier(void) {}
-int dist_sum_floats(float *v, size_t n) {
-  (void)v;
-  (void)n;
-  (void)g_reduce_s;
-  (void)g_joined;
+int dist_sum_floats(float *v, size_t n, void *arg) {
+  (void)v, (void)n, (void)arg, (void)g_reduce_s, (void)g_joined;
   return MUPC_OK;
 }
-int dist_sum_doubles(double *v, size_t n) {
-  (void)v;
-  (void)n;
+int dist_sum_doubles(double *v, size_t n, void *arg) {
+  (void)v, (void)n, (void)arg;
   return MUPC_OK;
 }
 int dist_max_int(int *v) {

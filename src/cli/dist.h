@@ -26,10 +26,13 @@ int dist_local_size(void);
 
 /* In place, over every rank: the sum of v (float or double), the largest
  * value of an int. MUPC_OK or MUPC_EIO (MPI's default error handler
- * usually aborts the job before that can happen). */
-int dist_sum_floats(float *v, size_t n);
-int dist_sum_doubles(double *v, size_t n);
+ * usually aborts the job before that can happen). The sums are
+ * mupc_reduce's callbacks (arg unused). */
+int dist_sum_floats(float *v, size_t n, void *arg);
+int dist_sum_doubles(double *v, size_t n, void *arg);
 int dist_max_int(int *v);
+/* This process's place in the job and the sums above, for a trainer. */
+mupc_reduce dist_reduce(void);
 
 /* Waits for every rank (mupc bench: so that the all-reduce it times is
  * the transfer, not one rank waiting for a slower one). */

@@ -1,7 +1,5 @@
 /* mupc eval: test accuracy and loss of a model saved by `mupc train`. */
-#include "checkpoint.h"
 #include "cli.h"
-#include "evaluate.h"
 
 #include <getopt.h>
 #include <json-c/json.h>
@@ -97,14 +95,14 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
   return CLI_EXIT_OK;
 }
 
-static int print_json(const eval_opts *o, const ckpt_meta *m, const char *data,
-                      const eval_result *ev) {
+static int print_json(const eval_opts *o, const mupc_checkpoint *ck, const char *data,
+                      const mupc_eval_result *ev) {
   json_object *j = json_object_new_object();
   if (!j) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   json_object_object_add(j, "model", json_object_new_string(o->model));
   json_object_object_add(j, "data", json_object_new_string(data));
-  json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(m->p.algo)));
-  json_object_object_add(j, "step", json_object_new_int64(m->step));
+  json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(ck->p.algo)));
+  json_object_object_add(j, "step", json_object_new_int64(ck->step));
   json_object_object_add(j, "samples", json_object_new_int(ev->count));
   json_object_object_add(j, "test_acc", cli_json_double(ev->acc));
   /* JSON has no NaN: a diverged model's loss is null. */
@@ -114,13 +112,35 @@ static int print_json(const eval_opts *o, const ckpt_meta *m, const char *data,
   return CLI_EXIT_OK;
 }
 
-/* The network m describes, with the weights of f. */
-static int build_model(const eval_opts *o, const mupc_st_file *f, mupc_ctx *ctx, ckpt_meta *m,
-                       mupc_net **net) {
-  if (o->batch) m->p.batch = o->batch;
-  int st = mupc_net_init(net, ctx, &m->p);
-  if (st != MUPC_OK) return cli_report(CMD, st, ctx);
-  return ckpt_load_weights(CMD, "--model", o->model, f, *net);
+/* The test set of the checkpoint's data: its format, label, normalisation
+ * and class count. */
+static int load_test(const char *model, const mupc_checkpoint *ck, const char *data,
+                     mupc_dataset *test) {
+  mupc_data_opts d = ck->o.data;
+  d.classes = ck->p.output_dim;
+  int st = mupc_dataset_load(data, 0, &d, test);
+  if (st) return cli_flag_error(CMD, "--data", st);
+  if (test->dim == ck->p.input_dim) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d", data,
+                   test->dim, model, ck->p.input_dim);
+}
+
+/* The network ck describes, with the model's weights, scored on test. */
+static int evaluate(const eval_opts *o, mupc_checkpoint *ck, const mupc_dataset *test,
+                    mupc_eval_result *ev) {
+  mupc_ctx *ctx = NULL;
+  mupc_net *net = NULL;
+  if (o->batch) ck->p.batch = o->batch;
+  int st = mupc_ctx_init(&ctx, o->device), code = CLI_EXIT_OK;
+  if (!st && !(code = cli_set_gemm(CMD, "--gemm", ctx, o->gemm))) {
+    st = mupc_net_init(&net, ctx, &ck->p);
+    if (!st && (st = mupc_net_load_weights(net, o->model))) code = cli_flag_error(CMD, "--model", st);
+    else if (!st) st = mupc_evaluate(net, test, ev);
+  }
+  if (st && !code) code = cli_report(CMD, st, ctx);
+  mupc_net_free(net);
+  mupc_ctx_free(ctx);
+  return code;
 }
 
 int cli_eval(int argc, char **argv) {
@@ -130,52 +150,21 @@ int cli_eval(int argc, char **argv) {
     if (o.help) help();
     return code;
   }
-  ckpt_meta *m = calloc(1, sizeof *m);
+  mupc_checkpoint *ck = malloc(sizeof *ck);
   mupc_dataset test = {0};
-  mupc_ctx *ctx = NULL;
-  mupc_net *net = NULL;
-  mupc_st_file f = {0};
-  if (!m) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
+  if (!ck) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
   /* The model file first: a bad one should fail before the device starts. */
-  code = ckpt_open(CMD, "--model", o.model, &f);
-  if (!code) code = ckpt_read_meta(CMD, "--model", o.model, &f, m);
-  if (code) goto ERROR;
-  const char *data = o.data ? o.data : m->data_dir;
-  /* The checkpoint's format, label, normalisation and class count. */
-  mupc_data_opts dopts = m->data;
-  dopts.classes = m->p.output_dim;
-  code = data_load(CMD, "--data", data, 0, &dopts, &test);
-  if (code) goto ERROR;
-  if (test.dim != m->p.input_dim) {
-    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
-                     data, test.dim, o.model, m->p.input_dim);
-    goto ERROR;
-  }
-  int st = mupc_ctx_init(&ctx, o.device);
-  if (st != MUPC_OK) {
-    code = cli_report(CMD, st, ctx);
-    goto ERROR;
-  }
-  if ((code = cli_set_gemm(CMD, "--gemm", ctx, o.gemm))) goto ERROR;
-  if ((code = build_model(&o, &f, ctx, m, &net))) goto ERROR;
-  eval_result ev;
-  st = eval_dataset(net, &test, &ev);
-  if (st != MUPC_OK) {
-    code = st == MUPC_ENOMEM ? cli_error(CLI_EXIT_FAIL, CMD, "out of host memory")
-                             : cli_report(CMD, st, ctx);
-    goto ERROR;
-  }
-  if (o.json)
-    code = print_json(&o, m, data, &ev);
-  else
+  int st = mupc_checkpoint_read(o.model, ck);
+  const char *data = o.data ? o.data : ck->o.data_dir;
+  mupc_eval_result ev;
+  if (st) code = cli_flag_error(CMD, "--model", st);
+  if (!code) code = load_test(o.model, ck, data, &test);
+  if (!code) code = evaluate(&o, ck, &test, &ev);
+  if (!code && o.json) code = print_json(&o, ck, data, &ev);
+  else if (!code)
     printf("test accuracy %.2f%% (loss %.4g) on %d samples; %s, step %lld\n", 100.0 * ev.acc,
-           ev.loss, ev.count, o.model, (long long)m->step);
-
-ERROR:
-  mupc_st_free(&f);
-  mupc_net_free(net);
-  mupc_ctx_free(ctx);
+           ev.loss, ev.count, o.model, (long long)ck->step);
   mupc_dataset_free(&test);
-  free(m);
+  free(ck);
   return code;
 }

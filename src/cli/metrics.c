@@ -21,9 +21,9 @@ static void add(json_object *o, const char *key, json_object *v) {
   json_object_object_add(o, key, v);
 }
 
-static void add_eval(json_object *o, const eval_result *ev) {
-  add(o, "test_acc", cli_json_double(ev->acc));
-  add(o, "test_loss", cli_json_double(ev->loss));
+static void add_eval(json_object *o, double acc, double loss) {
+  add(o, "test_acc", cli_json_double(acc));
+  add(o, "test_loss", cli_json_double(loss));
 }
 
 /* Writes one line and flushes it, so a full disk shows at once and a
@@ -39,29 +39,28 @@ static int emit(metrics *m, const char *cmd, json_object *o) {
                    text ? strerror(err) : "out of memory");
 }
 
-int metrics_step(metrics *m, const char *cmd, int64_t step, int64_t epoch,
-                 const mupc_step_stats *st, double seconds, const eval_result *ev) {
+int metrics_step(metrics *m, const char *cmd, const mupc_train_metrics *t, double seconds) {
   if (!m->f) return CLI_EXIT_OK;
   json_object *o = json_object_new_object();
   if (!o) return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: out of memory");
-  add(o, "step", json_object_new_int64(step));
-  add(o, "epoch", json_object_new_int64(epoch));
+  add(o, "step", json_object_new_int64(t->step));
+  add(o, "epoch", json_object_new_int64(t->epoch));
   /* Floats as floats: the shortest text of the float, not of the double. */
-  add(o, "train_loss", cli_json_float(st->train_loss));
-  add(o, "energy", cli_json_float(st->energy));
+  add(o, "train_loss", cli_json_float(t->train_loss));
+  add(o, "energy", cli_json_float(t->energy));
   add(o, "seconds", cli_json_double(seconds));
-  if (ev) add_eval(o, ev);
+  if (t->evaluated) add_eval(o, t->test_acc, t->test_loss);
   return emit(m, cmd, o);
 }
 
-int metrics_final(metrics *m, const char *cmd, int64_t step, const eval_result *ev,
+int metrics_final(metrics *m, const char *cmd, int64_t step, const mupc_eval_result *ev,
                   double seconds) {
   if (!m->f) return CLI_EXIT_OK;
   json_object *o = json_object_new_object();
   if (!o) return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: out of memory");
   add(o, "final", json_object_new_boolean(1));
   add(o, "step", json_object_new_int64(step));
-  add_eval(o, ev);
+  add_eval(o, ev->acc, ev->loss);
   add(o, "seconds", cli_json_double(seconds));
   return emit(m, cmd, o);
 }

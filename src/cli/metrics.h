@@ -6,7 +6,7 @@
 #ifndef MUPC_CLI_METRICS_H
 #define MUPC_CLI_METRICS_H
 
-#include "evaluate.h"
+#include "mupc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,9 +18,9 @@ typedef struct metrics {
 
 /* Each returns a CLI exit code after a one-line error naming the file. */
 int metrics_open(metrics *m, const char *cmd, const char *path);
-int metrics_step(metrics *m, const char *cmd, int64_t step, int64_t epoch,
-                 const mupc_step_stats *st, double seconds, const eval_result *ev);
-int metrics_final(metrics *m, const char *cmd, int64_t step, const eval_result *ev, double seconds);
+int metrics_step(metrics *m, const char *cmd, const mupc_train_metrics *t, double seconds);
+int metrics_final(metrics *m, const char *cmd, int64_t step, const mupc_eval_result *ev,
+                  double seconds);
 int metrics_close(metrics *m, const char *cmd);
 
 #endif

@@ -43,12 +43,15 @@ struct option *cli_param_options(const struct option *own, unsigned rows) {
   struct option *all = calloc(n + nrows() + 1, sizeof *all);
   if (!all) return NULL;
   memcpy(all, own, n * sizeof *own);
-  for (size_t i = 0; i < nrows(); i++) {
-    const mupc_param_info *r = mupc_params_info(i);
-    if (!row_in(r, rows)) continue;
-    all[n++] = (struct option){flag_of(i), is_bool(r) ? no_argument : required_argument, NULL,
-                               CLI_PARAM_OPT_BASE + (int)i};
-  }
+  /* The data and run rows first, as the commands listed them before the
+   * table: an ambiguous prefix ("--s") names --steps and --save first. */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < nrows(); i++) {
+      const mupc_param_info *r = mupc_params_info(i);
+      if (!row_in(r, rows) || (r->scope == MUPC_PSCOPE_TRAIN) != (pass == 0)) continue;
+      all[n++] = (struct option){flag_of(i), is_bool(r) ? no_argument : required_argument, NULL,
+                                 CLI_PARAM_OPT_BASE + (int)i};
+    }
   memset(seen, 0, sizeof seen);
   return all;
 }

@@ -65,32 +65,33 @@ static void draw_bar(progress *pg, int64_t step, float loss, double now) {
   pg->last_draw = now;
 }
 
-static void print_line(const progress *pg, int64_t step, float loss, const eval_result *ev,
-                       double now) {
+static void print_line(const progress *pg, const mupc_train_metrics *m, double now) {
   snapshot s;
-  take(pg, step, now, &s);
+  take(pg, m->step, now, &s);
   fprintf(stderr, "step %lld/%lld  epoch %lld  %.2f steps/s  ETA %s  train loss %.5g",
-          (long long)step, (long long)pg->total, (long long)s.epoch, s.rate, s.eta, (double)loss);
-  if (ev) fprintf(stderr, "  test acc %.2f%% loss %.5g", 100.0 * ev->acc, ev->loss);
+          (long long)m->step, (long long)pg->total, (long long)s.epoch, s.rate, s.eta,
+          (double)m->train_loss);
+  if (m->evaluated) fprintf(stderr, "  test acc %.2f%% loss %.5g", 100.0 * m->test_acc, m->test_loss);
   fputc('\n', stderr);
 }
 
-void progress_update(progress *pg, int64_t step, float train_loss, const eval_result *ev,
-                     double now) {
+void progress_update(progress *pg, const mupc_train_metrics *m, double now) {
+  const int64_t step = m->step;
+  const int ev = m->evaluated;
   if (ev) {
     pg->have_test = 1;
-    pg->test_acc = ev->acc;
+    pg->test_acc = m->test_acc;
   }
   switch (pg->mode) {
   case PROGRESS_QUIET:
     break;
   case PROGRESS_LINES:
     if (ev || step % pg->line_every == 0 || step == pg->total)
-      print_line(pg, step, train_loss, ev, now);
+      print_line(pg, m, now);
     break;
   case PROGRESS_BAR:
     if (ev || step == pg->total || now - pg->last_draw >= BAR_REDRAW_S)
-      draw_bar(pg, step, train_loss, now);
+      draw_bar(pg, step, m->train_loss, now);
     break;
   }
 }

@@ -4,7 +4,7 @@
 #ifndef MUPC_CLI_PROGRESS_H
 #define MUPC_CLI_PROGRESS_H
 
-#include "evaluate.h"
+#include "mupc.h"
 
 #include <stdint.h>
 
@@ -25,10 +25,8 @@ typedef struct progress {
 
 void progress_start(progress *pg, progress_mode mode, int64_t first, int64_t total,
                     int64_t per_epoch, int64_t line_every, double now);
-/* After step `step` (1-based, counted over the whole run) and its
- * evaluation, if there was one (ev may be NULL). */
-void progress_update(progress *pg, int64_t step, float train_loss, const eval_result *ev,
-                     double now);
+/* After a step (counted over the whole run) and its evaluation, if any. */
+void progress_update(progress *pg, const mupc_train_metrics *m, double now);
 /* Ends the bar's line so the next message starts on a line of its own. */
 void progress_break(progress *pg);
 
