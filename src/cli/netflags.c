@@ -216,20 +216,3 @@ int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_pa
   }
   return CLI_EXIT_OK;
 }
-
-/* ---- removed when the CLI moves to the table ------------------------------- */
-
-struct option *cli_net_options(const struct option *own) {
-  return cli_param_options(own, CLI_ROWS_NET);
-}
-
-int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc) {
-  return cli_param_flag(cmd, opt, arg, p, NULL, rc);
-}
-
-int cli_net_flag_seen(const char *name) { return cli_param_seen(name); }
-
-void cli_net_flags_help(FILE *f, const mupc_net_params *p) {
-  (void)p;
-  cli_params_help(f, CLI_ROWS_NET);
-}

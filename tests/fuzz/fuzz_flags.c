@@ -23,7 +23,7 @@
 enum { MAX_WORDS = 64, MAX_WORD = 256 };
 
 /* A subcommand's own flags, one per parser kind, as bench and train have
- * them; the shared flags are appended by cli_net_options. */
+ * them; the net rows of the parameter table are appended by cli_param_options. */
 enum { O_STEPS = 's', O_RATIO = 'r', O_BUDGET = 'b', O_LIMIT = 'l', O_QUIET = 'q', O_NAME = 'n' };
 static const struct option own[] = {
     {"steps", required_argument, NULL, O_STEPS},   {"ratio", required_argument, NULL, O_RATIO},
@@ -97,7 +97,7 @@ static void check_params(const mupc_net_params *p) {
 
 /* The getopt_long loop of a subcommand; returns its exit status. */
 static int parse_command_line(int argc, char **argv, mupc_net_params *p) {
-  struct option *opts = cli_net_options(own);
+  struct option *opts = cli_param_options(own, CLI_ROWS_NET);
   FUZZ_CHECK(opts != NULL, "out of memory");
   int steps = 0, rc = CLI_EXIT_OK, opt;
   float ratio = 0, budget = 1;
@@ -107,8 +107,8 @@ static int parse_command_line(int argc, char **argv, mupc_net_params *p) {
   optind = 0;
   opterr = 0; /* as main() runs the subcommands: cli_bad_flag reports */
   while (rc == CLI_EXIT_OK && (opt = getopt_long(argc, argv, "qs:", opts, NULL)) != -1) {
-    if (cli_net_flag("fuzz", opt, optarg, p, &rc)) {
-      check_status(rc, "cli_net_flag");
+    if (cli_param_flag("fuzz", opt, optarg, p, NULL, &rc)) {
+      check_status(rc, "cli_param_flag");
       continue;
     }
     switch (opt) {
