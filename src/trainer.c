@@ -18,8 +18,10 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct mupc_trainer {
   mupc_net *net;
@@ -186,6 +188,19 @@ static int mean_stats(mupc_trainer *tr, mupc_step_stats *s) {
 
 /* ---- life cycle ------------------------------------------------------------ */
 
+/* The data directory made absolute, so that a checkpoint's is found from any
+ * working directory. */
+static int absolute_dir(char *dir) {
+  char cwd[MUPC_PATH_MAX], abs[MUPC_PATH_MAX];
+  if (!dir[0] || dir[0] == '/' || !getcwd(cwd, sizeof cwd)) return MUPC_OK;
+  const int n = snprintf(abs, sizeof abs, "%s/%s", cwd, dir);
+  if (n < 0 || (size_t)n >= sizeof abs)
+    return mupc__fail(MUPC_EINVAL, "data_dir %s/%s: longer than %d bytes", cwd, dir,
+                      MUPC_PATH_MAX - 1);
+  memcpy(dir, abs, sizeof abs);
+  return MUPC_OK;
+}
+
 static int check_opts(const mupc_train_opts *o) {
   if (o->steps < 0 || o->epochs < 0 || o->eval_every < 0 || o->save_every < 0)
     return mupc__fail(MUPC_EINVAL,
@@ -219,6 +234,7 @@ int mupc_trainer_init(mupc_trainer **out, mupc_net *net, const mupc_dataset *tra
   tr->x = malloc((size_t)p->batch * (size_t)p->input_dim * sizeof *tr->x);
   tr->y = malloc((size_t)p->batch * (size_t)p->output_dim * sizeof *tr->y);
   st = tr->perm && tr->x && tr->y ? plan(tr) : mupc__fail(MUPC_ENOMEM, "out of host memory for the batches");
+  if (!st) st = absolute_dir(tr->o.data_dir);
   if (st) {
     mupc_trainer_free(tr);
     return st;

@@ -93,10 +93,12 @@ int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_ran
 /* --gemm auto|clblast|host: *out is the mupc_gemm, else CLI_EXIT_USAGE
  * naming the choices. */
 int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out);
-/* Applies a parsed --gemm to ctx (gemm < 0: not given, the library's choice,
- * which MUPC_GEMM may set); a provider the device cannot use is a usage
- * error that says why. */
-int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm);
+/* A context on the device spec selects (NULL: MUPC_DEVICE or the default)
+ * or, with nth >= 0 (an MPI rank's index on its machine), on device nth of
+ * those spec matches; then the parsed --gemm (gemm < 0: not given, the
+ * library's choice, which MUPC_GEMM may set), where a provider the device
+ * cannot use is a usage error that says why. */
+int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx **ctx);
 /* "clblast", or "host (OpenBLAS ..., 2 threads; native kernel)". */
 void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n);
 #define CLI_GEMM_HELP                                                                    \

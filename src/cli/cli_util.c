@@ -335,12 +335,17 @@ int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out
   return CLI_EXIT_OK;
 }
 
-int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm) {
-  if (gemm < 0) return CLI_EXIT_OK;
-  const int st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
-  return st ? cli_error(cli_exit_code(st), cmd, "%s %s: %s", flag, mupc_gemm_name((mupc_gemm)gemm),
-                        mupc_errmsg())
-            : CLI_EXIT_OK;
+int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx **ctx) {
+  char pick[32];
+  mupc_device_info d;
+  int st = nth < 0 ? MUPC_OK : mupc_device_select_nth(spec, nth, &d);
+  if (!st && nth >= 0) snprintf(pick, sizeof pick, "%d:%d", d.platform_index, d.device_index);
+  if (!st) st = mupc_ctx_init(ctx, nth < 0 ? spec : pick);
+  if (st) return cli_report(cmd, st, *ctx);
+  if (gemm >= 0 && (st = mupc_ctx_set_gemm(*ctx, (mupc_gemm)gemm)))
+    return cli_error(cli_exit_code(st), cmd, "--gemm %s: %s", mupc_gemm_name((mupc_gemm)gemm),
+                     mupc_errmsg());
+  return CLI_EXIT_OK;
 }
 
 void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n) {

@@ -39,46 +39,27 @@ typedef struct eval_opts {
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
   enum { O_MODEL = 256, O_DATA, O_DEVICE, O_GEMM, O_BATCH, O_JSON };
-  static const struct option long_options[] = {
-      {"model", required_argument, NULL, O_MODEL},
-      {"data", required_argument, NULL, O_DATA},
-      {"device", required_argument, NULL, O_DEVICE},
-      {"gemm", required_argument, NULL, O_GEMM},
-      {"batch", required_argument, NULL, O_BATCH},
-      {"json", no_argument, NULL, O_JSON},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+  static const struct option options[] = {
+      {"model", required_argument, NULL, O_MODEL}, {"data", required_argument, NULL, O_DATA},
+      {"device", required_argument, NULL, O_DEVICE}, {"gemm", required_argument, NULL, O_GEMM},
+      {"batch", required_argument, NULL, O_BATCH},   {"json", no_argument, NULL, O_JSON},
+      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
   };
-  memset(o, 0, sizeof *o);
-  o->gemm = -1;
-  int id, code;
-  while ((id = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+  *o = (eval_opts){.gemm = -1};
+  int id, code = CLI_EXIT_OK;
+  while (!code && !o->help && (id = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     switch (id) {
-    case 'h':
-      o->help = 1;
-      return CLI_EXIT_OK;
-    case O_MODEL:
-      o->model = optarg;
-      break;
-    case O_DATA:
-      o->data = optarg;
-      break;
-    case O_DEVICE:
-      o->device = optarg;
-      break;
-    case O_GEMM:
-      if ((code = cli_parse_gemm(CMD, "--gemm", optarg, &o->gemm))) return code;
-      break;
-    case O_BATCH:
-      if ((code = cli_parse_int(CMD, "--batch", optarg, 1, INT_MAX, &o->batch))) return code;
-      break;
-    case O_JSON:
-      o->json = 1;
-      break;
-    default:
-      return cli_bad_flag(CMD, argc, argv, long_options);
+    case 'h': o->help = 1; break;
+    case O_MODEL: o->model = optarg; break;
+    case O_DATA: o->data = optarg; break;
+    case O_DEVICE: o->device = optarg; break;
+    case O_GEMM: code = cli_parse_gemm(CMD, "--gemm", optarg, &o->gemm); break;
+    case O_BATCH: code = cli_parse_int(CMD, "--batch", optarg, 1, INT_MAX, &o->batch); break;
+    case O_JSON: o->json = 1; break;
+    default: code = cli_bad_flag(CMD, argc, argv, options); break;
     }
   }
+  if (code || o->help) return code;
   /* The model may come as the one positional argument, mupc eval FILE. */
   if (optind < argc && !o->model)
     o->model = argv[optind++];
@@ -95,10 +76,9 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
   return CLI_EXIT_OK;
 }
 
-static int print_json(const eval_opts *o, const mupc_checkpoint *ck, const char *data,
-                      const mupc_eval_result *ev) {
+static void print_json(const eval_opts *o, const mupc_checkpoint *ck, const char *data,
+                       const mupc_eval_result *ev) {
   json_object *j = json_object_new_object();
-  if (!j) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   json_object_object_add(j, "model", json_object_new_string(o->model));
   json_object_object_add(j, "data", json_object_new_string(data));
   json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(ck->p.algo)));
@@ -109,62 +89,51 @@ static int print_json(const eval_opts *o, const mupc_checkpoint *ck, const char 
   json_object_object_add(j, "test_loss", cli_json_double(ev->loss));
   puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(j);
-  return CLI_EXIT_OK;
 }
 
-/* The test set of the checkpoint's data: its format, label, normalisation
- * and class count. */
-static int load_test(const char *model, const mupc_checkpoint *ck, const char *data,
-                     mupc_dataset *test) {
+/* The checkpoint's test set (its format, label and normalisation, its
+ * class count), then its network with its weights, scored on it. */
+static int evaluate(const eval_opts *o, mupc_checkpoint *ck, const char *data,
+                    mupc_eval_result *ev) {
   mupc_data_opts d = ck->o.data;
   d.classes = ck->p.output_dim;
-  int st = mupc_dataset_load(data, 0, &d, test);
-  if (st) return cli_flag_error(CMD, "--data", st);
-  if (test->dim == ck->p.input_dim) return CLI_EXIT_OK;
-  return cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d", data,
-                   test->dim, model, ck->p.input_dim);
-}
-
-/* The network ck describes, with the model's weights, scored on test. */
-static int evaluate(const eval_opts *o, mupc_checkpoint *ck, const mupc_dataset *test,
-                    mupc_eval_result *ev) {
+  mupc_dataset test = {0};
   mupc_ctx *ctx = NULL;
   mupc_net *net = NULL;
+  int st = mupc_dataset_load(data, 0, &d, &test), code = CLI_EXIT_OK;
+  if (st) code = cli_flag_error(CMD, "--data", st);
+  else if (test.dim != ck->p.input_dim)
+    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
+                     data, test.dim, o->model, ck->p.input_dim);
   if (o->batch) ck->p.batch = o->batch;
-  int st = mupc_ctx_init(&ctx, o->device), code = CLI_EXIT_OK;
-  if (!st && !(code = cli_set_gemm(CMD, "--gemm", ctx, o->gemm))) {
-    st = mupc_net_init(&net, ctx, &ck->p);
-    if (!st && (st = mupc_net_load_weights(net, o->model))) code = cli_flag_error(CMD, "--model", st);
-    else if (!st) st = mupc_evaluate(net, test, ev);
-  }
-  if (st && !code) code = cli_report(CMD, st, ctx);
+  if (!code && !(code = cli_ctx_init(CMD, o->device, o->gemm, -1, &ctx)) &&
+      !(st = mupc_net_init(&net, ctx, &ck->p)) && (st = mupc_net_load_weights(net, o->model)))
+    code = cli_flag_error(CMD, "--model", st);
+  if (!code && !st) st = mupc_evaluate(net, &test, ev);
+  if (!code && st) code = cli_report(CMD, st, ctx);
   mupc_net_free(net);
   mupc_ctx_free(ctx);
+  mupc_dataset_free(&test);
   return code;
 }
 
 int cli_eval(int argc, char **argv) {
   eval_opts o;
   int code = parse_args(argc, argv, &o);
-  if (code || o.help) {
-    if (o.help) help();
-    return code;
-  }
+  if (o.help) help();
+  if (code || o.help) return code;
   mupc_checkpoint *ck = malloc(sizeof *ck);
-  mupc_dataset test = {0};
   if (!ck) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
   /* The model file first: a bad one should fail before the device starts. */
-  int st = mupc_checkpoint_read(o.model, ck);
+  const int st = mupc_checkpoint_read(o.model, ck);
   const char *data = o.data ? o.data : ck->o.data_dir;
   mupc_eval_result ev;
-  if (st) code = cli_flag_error(CMD, "--model", st);
-  if (!code) code = load_test(o.model, ck, data, &test);
-  if (!code) code = evaluate(&o, ck, &test, &ev);
-  if (!code && o.json) code = print_json(&o, ck, data, &ev);
+  code = st ? cli_flag_error(CMD, "--model", st) : evaluate(&o, ck, data, &ev);
+  if (!code && o.json)
+    print_json(&o, ck, data, &ev);
   else if (!code)
     printf("test accuracy %.2f%% (loss %.4g) on %d samples; %s, step %lld\n", 100.0 * ev.acc,
            ev.loss, ev.count, o.model, (long long)ck->step);
-  mupc_dataset_free(&test);
   free(ck);
   return code;
 }

@@ -3,9 +3,8 @@
  * training, evaluation, batch order and checkpoints are the library's. */
 #include "cli.h"
 #include "dist.h"
-#include "metrics.h"
 #include "netflags.h"
-#include "progress.h"
+#include "report.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #define CMD "train"
+#define ROWS (CLI_ROWS_NET | CLI_ROWS_TRAIN)
 
 /* This command's own flags; the network, optimiser, data and run flags
  * come from the library's parameter table (netflags.h). */
@@ -26,7 +26,6 @@ static const struct option own_options[] = {
     {"resume", required_argument, NULL, O_RESUME},   {"quiet", no_argument, NULL, O_QUIET},
     {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
 };
-#define ROWS (CLI_ROWS_NET | CLI_ROWS_TRAIN)
 
 static void help(void) {
   fputs("usage: mupc train [flags]\n\n"
@@ -64,18 +63,13 @@ static void help(void) {
 
 static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig) {
-  stop_signal = sig;
-}
+static void on_signal(int sig) { stop_signal = sig; }
 
 /* SA_RESETHAND: a second Ctrl-C kills at once, for a user who will not wait
  * for the step to end (the checkpoint write is atomic either way). */
 static void catch_signals(struct sigaction old[2]) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
+  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_RESETHAND};
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART | SA_RESETHAND;
   stop_signal = 0;
   sigaction(SIGINT, &sa, &old[0]);
   sigaction(SIGTERM, &sa, &old[1]);
@@ -96,8 +90,8 @@ typedef struct run {
   mupc_train_opts o;
   const char *device, *metrics_path, *init, *resume;
   int gemm, quiet, help;
-  mupc_checkpoint *ck; /* --resume's */
-  char dir[MUPC_PATH_MAX]; /* the data directory as given (o.data_dir: absolute) */
+  mupc_checkpoint *ck;     /* --resume's */
+  char dir[MUPC_PATH_MAX]; /* the data directory as given (the trainer's is absolute) */
   mupc_dataset train, test;
   mupc_ctx *ctx;
   mupc_net *net;
@@ -148,7 +142,7 @@ static int parse_args(int argc, char **argv, run *r) {
 
 /* With --resume the configuration is the checkpoint's; a flag that says
  * otherwise is a mistake the user should hear about. What a resumed run may
- * change: where the data is now, the plan, evaluation and saving. */
+ * change: where the data are now, the plan, evaluation and saving. */
 static int configure(run *r) {
   if (!r->resume) return CLI_EXIT_OK;
   if (!(r->ck = malloc(sizeof *r->ck))) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
@@ -180,57 +174,36 @@ static int check_ranks(run *r) {
 }
 
 static int load_data(run *r) {
-  mupc_train_opts *o = &r->o;
-  memcpy(r->dir, o->data_dir, sizeof r->dir);
+  memcpy(r->dir, r->o.data_dir, sizeof r->dir);
   /* A resumed run's labels must fit the checkpoint's outputs; the options
    * (and so the checkpoint) keep what the flags said. */
-  mupc_data_opts d = o->data;
+  mupc_data_opts d = r->o.data;
   if (r->resume) d.classes = r->p.output_dim;
   int code = cli_load_data(CMD, r->dir, &d, &r->train, &r->test);
   if (code) return code;
-  o->data.format = d.format;
+  r->o.data.format = d.format;
   if (!r->resume) r->p.input_dim = r->train.dim, r->p.output_dim = r->train.classes;
-  if (r->p.batch > r->train.count)
-    return cli_error(CLI_EXIT_USAGE, CMD,
-                     "--batch: %d is larger than the training set (%d samples in %s)", r->p.batch,
-                     r->train.count, r->dir);
-  /* Stored absolute, so that --resume and eval from another directory
-   * find it. */
-  char cwd[MUPC_PATH_MAX], abs[MUPC_PATH_MAX];
-  int n = snprintf(abs, sizeof abs, "%s", o->data_dir);
-  if (o->data_dir[0] != '/' && getcwd(cwd, sizeof cwd))
-    n = snprintf(abs, sizeof abs, "%s/%s", cwd, o->data_dir);
-  if (n < 0 || (size_t)n >= sizeof abs)
-    return cli_error(CLI_EXIT_USAGE, CMD, "--data: the path is longer than %d bytes",
-                     MUPC_PATH_MAX - 1);
-  memcpy(o->data_dir, abs, sizeof abs);
-  return CLI_EXIT_OK;
+  if (r->p.batch <= r->train.count) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, CMD, "--batch: %d is larger than the training set (%d samples in %s)",
+                   r->p.batch, r->train.count, r->dir);
 }
 
 static int build(run *r) {
-  /* One device per rank of a machine, among those --device matches. */
-  char spec[32];
-  const char *device = r->device;
-  mupc_device_info info;
-  int st = MUPC_OK;
-  if (r->ranks > 1 && !(st = mupc_device_select_nth(r->device, dist_local_rank(), &info))) {
-    snprintf(spec, sizeof spec, "%d:%d", info.platform_index, info.device_index);
-    device = spec;
-  }
-  if (!st) st = mupc_ctx_init(&r->ctx, device);
-  if (st) return cli_report(CMD, st, r->ctx);
-  int code = cli_set_gemm(CMD, "--gemm", r->ctx, r->gemm);
-  if (code) return code;
+  int st = cli_ctx_init(CMD, r->device, r->gemm, r->ranks > 1 ? dist_local_rank() : -1, &r->ctx);
+  if (st) return st;
   /* The trainer and its checkpoints keep the global parameters; the net
    * runs this rank's shard. */
   const mupc_net_params local = mupc_net_shard_params(&r->p, r->ranks);
+  const mupc_reduce reduce = dist_reduce();
   if ((st = mupc_net_init(&r->net, r->ctx, &local))) return cli_report(CMD, st, r->ctx);
   if ((st = mupc_trainer_init(&r->tr, r->net, &r->train, &r->test, &r->o)))
     return cli_flag_error(CMD, "--data", st);
-  const mupc_reduce reduce = dist_reduce();
-  if (r->ranks > 1 && (st = mupc_trainer_set_reduce(r->tr, &reduce))) return cli_report(CMD, st, NULL);
-  if (r->init && (st = mupc_net_load_weights(r->net, r->init))) return cli_flag_error(CMD, "--init", st);
-  if (r->resume && (st = mupc_trainer_load(r->tr, r->resume))) return cli_flag_error(CMD, "--resume", st);
+  if (r->ranks > 1 && (st = mupc_trainer_set_reduce(r->tr, &reduce)))
+    return cli_report(CMD, st, NULL);
+  if (r->init && (st = mupc_net_load_weights(r->net, r->init)))
+    return cli_flag_error(CMD, "--init", st);
+  if (r->resume && (st = mupc_trainer_load(r->tr, r->resume)))
+    return cli_flag_error(CMD, "--resume", st);
   return CLI_EXIT_OK;
 }
 
@@ -256,9 +229,8 @@ static int interrupted(run *r) {
   const int sig = (int)stop_signal;
   r->agreed = 1;
   progress_break(&r->pg);
-  int code = save(r);
-  if (code) return code;
-  if (dist_rank() != 0) return 128 + sig;
+  const int code = save(r);
+  if (code || dist_rank() != 0) return code ? code : 128 + sig;
   char saved[MUPC_PATH_MAX + 32] = "no --save given, nothing written";
   if (r->o.save[0]) snprintf(saved, sizeof saved, "checkpoint written to %s", r->o.save);
   cli_error(0, CMD, "stopped by %s after step %lld of %lld; %s",
@@ -307,15 +279,12 @@ static int train_one(run *r) {
 static int train_loop(run *r) {
   const int64_t first = r->first_step = mupc_trainer_position(r->tr);
   const int64_t total = mupc_trainer_total_steps(r->tr);
-  const progress_mode mode = r->quiet                 ? PROGRESS_QUIET
-                             : isatty(STDERR_FILENO) ? PROGRESS_BAR
-                                                     : PROGRESS_LINES;
   int64_t line_every = r->o.eval_every;
   if (!line_every) line_every = (total - first) / 10 > 0 ? (total - first) / 10 : 1;
   if (!r->quiet) print_header(r);
   r->t_train = cli_seconds();
-  progress_start(&r->pg, mode, first, total, mupc_trainer_steps_per_epoch(r->tr), line_every,
-                 r->t_train);
+  progress_start(&r->pg, r->quiet ? PROGRESS_QUIET : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LINES,
+                 first, total, mupc_trainer_steps_per_epoch(r->tr), line_every, r->t_train);
   /* A signal during the last step still counts as a stop. */
   while (!agree_on_stop() && mupc_trainer_position(r->tr) < total) {
     const int code = train_one(r);
@@ -328,9 +297,9 @@ static int train_loop(run *r) {
 }
 
 static int finish(run *r) {
-  const int64_t step = mupc_trainer_position(r->tr);
+  const int64_t step = mupc_trainer_position(r->tr), ran = step - r->first_step;
   mupc_eval_result ev;
-  int st = mupc_trainer_evaluate(r->tr, NULL, &ev);
+  const int st = mupc_trainer_evaluate(r->tr, NULL, &ev);
   if (st) return cli_report(CMD, st, r->ctx);
   if (!isfinite(ev.loss)) {
     char why[64];
@@ -342,22 +311,12 @@ static int finish(run *r) {
   if (code || dist_rank() != 0) return code;
   printf("final test accuracy %.2f%% (loss %.4g) after %lld steps, %.1f s\n", 100.0 * ev.acc,
          ev.loss, (long long)step, cli_seconds() - r->t0);
-  const int64_t ran = step - r->first_step;
   if (r->ranks > 1)
     printf("%d MPI ranks: %.1f samples/s in all (evaluations included); gradient all-reduce "
            "%.3f s in all, %.2f ms a step\n",
            r->ranks, (double)ran * r->p.batch / (r->t_trained - r->t_train),
            dist_allreduce_seconds(), ran > 0 ? 1e3 * dist_allreduce_seconds() / (double)ran : 0.0);
   return CLI_EXIT_OK;
-}
-
-static void release(run *r) {
-  mupc_trainer_free(r->tr);
-  mupc_net_free(r->net);
-  mupc_ctx_free(r->ctx);
-  mupc_dataset_free(&r->train);
-  mupc_dataset_free(&r->test);
-  free(r->ck);
 }
 
 int cli_train(int argc, char **argv) {
@@ -373,31 +332,29 @@ int cli_train(int argc, char **argv) {
   dist_quiet_begin();
   int code = parse_args(argc, argv, r);
   dist_quiet_end();
-  if (code || r->help) {
-    if (r->help && dist_rank() == 0) help();
-    r->agreed = 1;
-    goto ERROR;
+  r->agreed = code || r->help;
+  if (r->help && dist_rank() == 0) help();
+  if (dist_rank() != 0) /* rank 0 alone prints progress, writes metrics and checkpoints */
+    r->quiet = 1, r->metrics_path = NULL;
+  if (!r->agreed && !(code = configure(r)) && !(code = check_ranks(r)) &&
+      !(code = load_data(r)) && !(code = build(r)) &&
+      !(code = metrics_open(&r->mx, CMD, r->metrics_path))) {
+    code = train_loop(r);
+    if (!code) code = finish(r);
+    const int closed = metrics_close(&r->mx, CMD);
+    if (!code) code = closed;
   }
-  if (dist_rank() != 0) {
-    /* Rank 0 alone prints progress and writes metrics and checkpoints. */
-    r->quiet = 1;
-    r->metrics_path = NULL;
-  }
-  if ((code = configure(r)) || (code = check_ranks(r)) || (code = load_data(r)) ||
-      (code = build(r)) || (code = metrics_open(&r->mx, CMD, r->metrics_path)))
-    goto ERROR;
-  code = train_loop(r);
-  if (!code) code = finish(r);
-  int closed = metrics_close(&r->mx, CMD);
-  if (!code) code = closed;
-
-ERROR:
   /* A failure one rank met on its own (a device, a file) must not leave
    * the others waiting in a collective. */
   if (code && !r->agreed) dist_abort(code);
   sigaction(SIGINT, &old[0], NULL);
   sigaction(SIGTERM, &old[1], NULL);
-  release(r);
+  mupc_trainer_free(r->tr);
+  mupc_net_free(r->net);
+  mupc_ctx_free(r->ctx);
+  mupc_dataset_free(&r->train);
+  mupc_dataset_free(&r->test);
+  free(r->ck);
   free(r);
   dist_finalize();
   return code;
