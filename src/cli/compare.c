@@ -129,18 +129,12 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
 /* Every weight of the network, layer after layer. */
 static int read_weights(mupc_net *net, row *r) {
   const int L = mupc_net_get_params(net)->depth;
-  size_t total = 0;
-  for (int l = 0; l < L; l++) total += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-  r->weights = malloc(total * sizeof *r->weights);
-  if (!r->weights) return MUPC_ENOMEM;
-  r->nweights = total;
-  size_t off = 0;
-  for (int l = 0; l < L; l++) {
-    int st = mupc_net_read(net, MUPC_T_WEIGHT, l, r->weights + off);
-    if (st) return st;
-    off += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-  }
-  return MUPC_OK;
+  for (int l = 0; l < L; l++) r->nweights += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
+  float *at = r->weights = malloc(r->nweights * sizeof *r->weights);
+  int st = at ? MUPC_OK : MUPC_ENOMEM;
+  for (int l = 0; l < L && !st; at += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l++))
+    st = mupc_net_read(net, MUPC_T_WEIGHT, l, at);
+  return st;
 }
 
 /* The job on one device (steps of the trainer, then the test set); a
@@ -220,8 +214,6 @@ static void agreement(row *rows, int n, int steps) {
   }
 }
 
-static json_object *num_or_null(double v) { return cli_json_double(v); }
-
 static void print_json(const row *rows, int n) {
   json_object *root = json_object_new_object(), *arr = json_object_new_array();
   for (int i = 0; i < n; i++) {
@@ -233,13 +225,13 @@ static void print_json(const row *rows, int n) {
     json_object_object_add(o, "device", json_object_new_string(r->device));
     json_object_object_add(o, "driver", json_object_new_string(r->driver));
     json_object_object_add(o, "gemm", r->gemm[0] ? json_object_new_string(r->gemm) : NULL);
-    json_object_object_add(o, "seconds_per_step_median", ok ? num_or_null(r->sec_median) : NULL);
-    json_object_object_add(o, "gflops_dense", ok ? num_or_null(r->gflops) : NULL);
+    json_object_object_add(o, "seconds_per_step_median", ok ? cli_json_double(r->sec_median) : NULL);
+    json_object_object_add(o, "gflops_dense", ok ? cli_json_double(r->gflops) : NULL);
     /* The loss is a float from the device: its shortest form as a float. */
     json_object_object_add(o, "final_train_loss", ok ? cli_json_float((float)r->train_loss) : NULL);
-    json_object_object_add(o, "final_test_acc", ok ? num_or_null(r->test_acc) : NULL);
-    json_object_object_add(o, "max_rel_weight_diff", num_or_null(r->weight_diff));
-    json_object_object_add(o, "max_rel_loss_diff", num_or_null(r->loss_diff));
+    json_object_object_add(o, "final_test_acc", ok ? cli_json_double(r->test_acc) : NULL);
+    json_object_object_add(o, "max_rel_weight_diff", cli_json_double(r->weight_diff));
+    json_object_object_add(o, "max_rel_loss_diff", cli_json_double(r->loss_diff));
     json_object_object_add(o, "error", ok ? NULL : json_object_new_string(r->error));
     json_object_array_add(arr, o);
   }
@@ -269,8 +261,7 @@ static void print_rows(const row *rows, int n, int markdown) {
   }
   if (!markdown)
     puts("(columns: platform, device, driver, GEMM provider, s/step, GFLOP/s, final train loss, "
-         "test acc, "
-         "max rel weight diff, max rel loss diff, error; diffs against the first device "
+         "test acc, max rel weight diff, max rel loss diff, error; diffs against the first device "
          "that ran)");
 }
 
@@ -299,10 +290,12 @@ int cli_compare(int argc, char **argv) {
   const int steps = o.o.epochs ? o.o.epochs * (train.count / o.p.batch) : (int)o.o.steps;
   row *rows = rc ? NULL : calloc((size_t)o.nspecs, sizeof *rows);
   if (!rc && !rows) rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  int failed = 0;
   for (int i = 0; !rc && i < o.nspecs; i++) {
     snprintf(rows[i].spec, sizeof rows[i].spec, "%s", o.specs[i]);
     if (!o.json && !o.markdown) fprintf(stderr, "compare: running on %s ...\n", o.specs[i]);
     run_device(&o, steps, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
+    failed += rows[i].error[0] != 0;
   }
   if (!rc) {
     agreement(rows, o.nspecs, steps);
@@ -310,8 +303,6 @@ int cli_compare(int argc, char **argv) {
       print_json(rows, o.nspecs);
     else
       print_rows(rows, o.nspecs, o.markdown);
-    int failed = 0;
-    for (int i = 0; i < o.nspecs; i++) failed += rows[i].error[0] != 0;
     if (failed == o.nspecs) rc = CLI_EXIT_FAIL;
   }
   for (int i = 0; rows && i < o.nspecs; i++) {
