@@ -339,15 +339,6 @@ static void two_ranks(shared *sh, rank k[2]) {
   pthread_barrier_destroy(&sh->barrier);
 }
 
-static double rel_diff(const float *a, const float *b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    num = fmax(num, fabs((double)a[i] - b[i]));
-    den = fmax(den, fabs((double)b[i]));
-  }
-  return num / den;
-}
-
 static void test_two_ranks(void **state) {
   (void)state;
   if (!spec) skip();
@@ -372,7 +363,7 @@ static void test_two_ranks(void **state) {
   size_t n;
   float *w0 = weights(k[0].r.net, &n), *w1 = weights(k[1].r.net, &n), *w = weights(one.net, &n);
   assert_memory_equal(w0, w1, n * sizeof *w0); /* the same summed gradient everywhere */
-  const double diff = rel_diff(w0, w, n);
+  const double diff = testdev_rel_diff(w0, w, n);
   printf("two ranks against one net with the global batch: weights %.3g apart\n", diff);
   assert_true(diff <= 1e-4);
   /* Each rank predicted half the test set; together, the whole of it. */
