@@ -27,15 +27,15 @@ struct mupc_trainer {
   mupc_net *net;
   const mupc_dataset *train, *test;
   mupc_train_opts o;
-  mupc_reduce r;         /* ranks 1: one process, no reduction */
-  int64_t per_epoch;     /* full global batches in the training set */
-  int64_t total;         /* the planned last step */
-  int64_t step;          /* steps done, counting those before a load */
-  int64_t saved_step;    /* the last checkpoint save_every wrote, -1: none */
-  uint32_t *perm;        /* (train->count) the order of epoch perm_epoch */
+  mupc_reduce r;      /* ranks 1: one process, no reduction */
+  int64_t per_epoch;  /* full global batches in the training set */
+  int64_t total;      /* the planned last step */
+  int64_t step;       /* steps done, counting those before a load */
+  int64_t saved_step; /* the last checkpoint save_every wrote, -1: none */
+  uint32_t *perm;     /* (train->count) the order of epoch perm_epoch */
   int64_t perm_epoch;
-  float *x, *y;          /* this rank's rows of the current batch */
-  float *grad;           /* every WEIGHT_GRAD back to back, for the reduce */
+  float *x, *y; /* this rank's rows of the current batch */
+  float *grad;  /* every WEIGHT_GRAD back to back, for the reduce */
   size_t ngrad;
   mupc__snapshot *pending; /* a periodic checkpoint not yet known good */
 };
@@ -109,7 +109,8 @@ int mupc_evaluate(mupc_net *net, const mupc_dataset *d, mupc_eval_result *out) {
  * the ranks. */
 int mupc_trainer_evaluate(mupc_trainer *tr, const mupc_dataset *d, mupc_eval_result *out) {
   if (!d) d = tr->test;
-  if (!d) return mupc__fail(MUPC_EINVAL, "evaluate: no data set given and the trainer has no test set");
+  if (!d)
+    return mupc__fail(MUPC_EINVAL, "evaluate: no data set given and the trainer has no test set");
   const int n = d->count, K = tr->r.ranks, k = tr->r.rank;
   const int first = (int)((int64_t)n * k / K), last = (int)((int64_t)n * (k + 1) / K);
   double sums[2];
@@ -148,7 +149,8 @@ static void gather(mupc_trainer *tr, int64_t step) {
     if (tr->o.shuffle)
       mupc_shuffle_rng(p->rng, tr->perm, count, p->seed, (uint64_t)epoch);
     else
-      for (uint32_t i = 0; i < count; i++) tr->perm[i] = i;
+      for (uint32_t i = 0; i < count; i++)
+        tr->perm[i] = i;
     tr->perm_epoch = epoch;
   }
   const int64_t first = pos * global_batch(tr) + (int64_t)tr->r.rank * p->batch;
@@ -178,7 +180,8 @@ static int reduce_grads(mupc_net *net, void *arg) {
 static int mean_stats(mupc_trainer *tr, mupc_step_stats *s) {
   double v[2] = {s->train_loss, s->energy};
   int st = tr->r.sum_doubles(v, 2, tr->r.arg);
-  if (st != MUPC_OK) return mupc__fail(st, "the reduce's sum_doubles failed: %s", mupc_strerror(st));
+  if (st != MUPC_OK)
+    return mupc__fail(st, "the reduce's sum_doubles failed: %s", mupc_strerror(st));
   s->train_loss = (float)(v[0] / tr->r.ranks);
   s->energy = (float)(v[1] / tr->r.ranks);
   if (isfinite(s->train_loss) && isfinite(s->energy)) return MUPC_OK;
@@ -228,12 +231,18 @@ int mupc_trainer_init(mupc_trainer **out, mupc_net *net, const mupc_dataset *tra
                       test->dim, p->input_dim);
   mupc_trainer *tr = calloc(1, sizeof *tr);
   if (!tr) return mupc__fail(MUPC_ENOMEM, "out of host memory for a trainer");
-  *tr = (mupc_trainer){.net = net, .train = train, .test = test, .o = *o, .saved_step = -1,
-                       .perm_epoch = -1, .r = {.rank = 0, .ranks = 1}};
+  *tr = (mupc_trainer){.net = net,
+                       .train = train,
+                       .test = test,
+                       .o = *o,
+                       .saved_step = -1,
+                       .perm_epoch = -1,
+                       .r = {.rank = 0, .ranks = 1}};
   tr->perm = malloc((size_t)train->count * sizeof *tr->perm);
   tr->x = malloc((size_t)p->batch * (size_t)p->input_dim * sizeof *tr->x);
   tr->y = malloc((size_t)p->batch * (size_t)p->output_dim * sizeof *tr->y);
-  st = tr->perm && tr->x && tr->y ? plan(tr) : mupc__fail(MUPC_ENOMEM, "out of host memory for the batches");
+  st = tr->perm && tr->x && tr->y ? plan(tr)
+                                  : mupc__fail(MUPC_ENOMEM, "out of host memory for the batches");
   if (!st) st = absolute_dir(tr->o.data_dir);
   if (st) {
     mupc_trainer_free(tr);
@@ -258,15 +267,18 @@ int mupc_trainer_set_reduce(mupc_trainer *tr, const mupc_reduce *r) {
   if (!r) r = &none;
   if (r->ranks < 1 || r->rank < 0 || r->rank >= r->ranks ||
       (r->ranks > 1 && (!r->sum_floats || !r->sum_doubles)))
-    return mupc__fail(MUPC_EINVAL, "reduce: rank %d of %d ranks, sum_floats and sum_doubles "
-                      "needed: expected 0 <= rank < ranks and both functions", r->rank, r->ranks);
+    return mupc__fail(MUPC_EINVAL,
+                      "reduce: rank %d of %d ranks, sum_floats and sum_doubles "
+                      "needed: expected 0 <= rank < ranks and both functions",
+                      r->rank, r->ranks);
   const mupc_reduce old = tr->r;
   tr->r = *r;
   int st = plan(tr);
   if (st == MUPC_OK && r->ranks > 1 && !tr->grad) {
     const int L = mupc_net_get_params(tr->net)->depth;
     tr->ngrad = 0;
-    for (int l = 0; l < L; l++) tr->ngrad += mupc_net_tensor_size(tr->net, MUPC_T_WEIGHT_GRAD, l);
+    for (int l = 0; l < L; l++)
+      tr->ngrad += mupc_net_tensor_size(tr->net, MUPC_T_WEIGHT_GRAD, l);
     tr->grad = malloc(tr->ngrad * sizeof *tr->grad);
     if (!tr->grad) st = mupc__fail(MUPC_ENOMEM, "out of host memory for the gradient reduce");
   }
@@ -278,13 +290,22 @@ int mupc_trainer_set_reduce(mupc_trainer *tr, const mupc_reduce *r) {
   return st;
 }
 
-int64_t mupc_trainer_position(const mupc_trainer *tr) { return tr->step; }
-int64_t mupc_trainer_total_steps(const mupc_trainer *tr) { return tr->total; }
-int64_t mupc_trainer_steps_per_epoch(const mupc_trainer *tr) { return tr->per_epoch; }
-int64_t mupc_trainer_saved_step(const mupc_trainer *tr) { return tr->saved_step; }
+int64_t mupc_trainer_position(const mupc_trainer *tr) {
+  return tr->step;
+}
+int64_t mupc_trainer_total_steps(const mupc_trainer *tr) {
+  return tr->total;
+}
+int64_t mupc_trainer_steps_per_epoch(const mupc_trainer *tr) {
+  return tr->per_epoch;
+}
+int64_t mupc_trainer_saved_step(const mupc_trainer *tr) {
+  return tr->saved_step;
+}
 
 int mupc_trainer_set_total_steps(mupc_trainer *tr, int64_t steps) {
-  if (steps < 0) return mupc__fail(MUPC_EINVAL, "total steps %lld: expected >= 0", (long long)steps);
+  if (steps < 0)
+    return mupc__fail(MUPC_EINVAL, "total steps %lld: expected >= 0", (long long)steps);
   tr->total = steps;
   return MUPC_OK;
 }
@@ -363,8 +384,10 @@ static int check_run(const mupc_trainer *tr, const char *path, const mupc_checkp
                      const mupc_checkpoint *mine) {
   char have[MUPC_PATH_MAX], want[MUPC_PATH_MAX];
   if (!ck->has_run)
-    return mupc__fail(MUPC_EINVAL, "%s holds a net without a training run (mupc_net_save); "
-                      "load its weights with mupc_net_load", path);
+    return mupc__fail(MUPC_EINVAL,
+                      "%s holds a net without a training run (mupc_net_save); "
+                      "load its weights with mupc_net_load",
+                      path);
   const mupc_param_info *row = differing(&ck->p, &mine->p, have, want, sizeof have);
   if (row)
     return mupc__fail(MUPC_EINVAL, "%s has %s %s, this trainer's net %s", path, row->name, have,

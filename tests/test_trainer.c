@@ -41,9 +41,15 @@ static void make_data(mupc_dataset *d, int count) {
     x[i] = (float)((double)(s >> 11) * 0x1.0p-53 * 2 - 1);
   }
   /* A label the inputs predict, so that training moves the loss. */
-  for (int i = 0; i < COUNT; i++) labels[i] = (x[i * DIM] > 0.3f) + (x[i * DIM] > -0.3f);
-  *d = (mupc_dataset){.count = count, .dim = DIM, .rows = 1, .cols = DIM, .classes = CLASSES,
-                      .x = x, .labels = labels};
+  for (int i = 0; i < COUNT; i++)
+    labels[i] = (x[i * DIM] > 0.3f) + (x[i * DIM] > -0.3f);
+  *d = (mupc_dataset){.count = count,
+                      .dim = DIM,
+                      .rows = 1,
+                      .cols = DIM,
+                      .classes = CLASSES,
+                      .x = x,
+                      .labels = labels};
 }
 
 static mupc_net_params params(void) {
@@ -114,7 +120,8 @@ static void stop(run *r) {
 static float *weights(mupc_net *net, size_t *n) {
   const int L = mupc_net_get_params(net)->depth;
   *n = 0;
-  for (int l = 0; l < L; l++) *n += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
+  for (int l = 0; l < L; l++)
+    *n += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
   float *w = malloc(*n * sizeof *w), *at = w;
   assert_non_null(w);
   for (int l = 0; l < L; at += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l++))
@@ -148,7 +155,8 @@ static void order_case(int shuffle) {
     assert_int_equal(m.step, s + 1);
     assert_int_equal(m.epoch, s / 12 + 1);
     assert_false(m.evaluated);
-    for (uint32_t i = 0; i < COUNT; i++) perm[i] = i;
+    for (uint32_t i = 0; i < COUNT; i++)
+      perm[i] = i;
     if (shuffle) mupc_shuffle_rng(p.rng, perm, COUNT, p.seed, (uint64_t)(s / 12));
     mupc_dataset_gather(&data, perm + s % 12 * 8, 8, x, y);
     mupc_step_stats st;
@@ -202,7 +210,8 @@ static void test_save_load_continue(void **state) {
   assert_int_equal(mupc_trainer_save(a.tr, full), MUPC_OK);
   start(&b, &p, &data, &o);
   mupc_train_metrics m;
-  for (int s = 0; s < 13; s++) step_ok(&b, &m); /* past an epoch: a new order after loading */
+  for (int s = 0; s < 13; s++)
+    step_ok(&b, &m); /* past an epoch: a new order after loading */
   assert_int_equal(mupc_trainer_save(b.tr, half), MUPC_OK);
   mupc_checkpoint ck;
   assert_int_equal(mupc_checkpoint_read(half, &ck), MUPC_OK);
@@ -292,7 +301,8 @@ static int sum_doubles(double *v, size_t n, void *arg) {
   sh->n = n;
   pthread_barrier_wait(&sh->barrier);
   double *sum = malloc(n * sizeof *sum);
-  for (size_t i = 0; sum && i < n; i++) sum[i] = sh->slot[0][i] + sh->slot[1][i];
+  for (size_t i = 0; sum && i < n; i++)
+    sum[i] = sh->slot[0][i] + sh->slot[1][i];
   pthread_barrier_wait(&sh->barrier);
   if (sum) memcpy(v, sum, n * sizeof *v);
   free(sum);
@@ -305,10 +315,12 @@ static int sum_floats(float *v, size_t n, void *arg) {
   if (k->sh->fail) return MUPC_EIO;
   double *d = malloc(n * sizeof *d);
   if (!d) return MUPC_ENOMEM;
-  for (size_t i = 0; i < n; i++) d[i] = v[i];
+  for (size_t i = 0; i < n; i++)
+    d[i] = v[i];
   /* A sum of two floats is exact in double; rounded once, as MPI's is. */
   const int st = sum_doubles(d, n, arg);
-  for (size_t i = 0; i < n; i++) v[i] = (float)d[i];
+  for (size_t i = 0; i < n; i++)
+    v[i] = (float)d[i];
   free(d);
   return st;
 }
@@ -323,7 +335,8 @@ static void *rank_main(void *arg) {
   if (!k->st) k->st = mupc_net_init(&r->net, r->ctx, &local);
   if (!k->st) k->st = mupc_trainer_init(&r->tr, r->net, &data, &data, &o);
   if (!k->st) k->st = mupc_trainer_set_reduce(r->tr, &red);
-  for (int s = 0; s < 6 && !k->st; s++) k->st = mupc_trainer_step(r->tr, &k->m[s]);
+  for (int s = 0; s < 6 && !k->st; s++)
+    k->st = mupc_trainer_step(r->tr, &k->m[s]);
   if (!k->st) k->st = mupc_trainer_evaluate(r->tr, NULL, &k->ev);
   return NULL;
 }
@@ -335,7 +348,8 @@ static void two_ranks(shared *sh, rank k[2]) {
     k[i] = (rank){.sh = sh, .rank = i, .p = params()};
     pthread_create(&t[i], NULL, rank_main, &k[i]);
   }
-  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
   pthread_barrier_destroy(&sh->barrier);
 }
 
@@ -377,7 +391,8 @@ static void test_two_ranks(void **state) {
   free(w1);
   free(w);
   stop(&one);
-  for (int i = 0; i < 2; i++) stop(&k[i].r);
+  for (int i = 0; i < 2; i++)
+    stop(&k[i].r);
   /* A failing sum fails the step on both ranks. */
   sh.fail = 1;
   two_ranks(&sh, k);
@@ -415,7 +430,8 @@ static void eval_case(mupc_loss loss) {
   static float y[COUNT * CLASSES];
   uint32_t idx[COUNT];
   static float x[COUNT * DIM];
-  for (uint32_t i = 0; i < COUNT; i++) idx[i] = i;
+  for (uint32_t i = 0; i < COUNT; i++)
+    idx[i] = i;
   mupc_dataset_gather(&data, idx, COUNT, x, y);
   ref_set_batch(&ref, x, y);
   const double want_loss = ref_feedforward(&ref);
@@ -556,10 +572,10 @@ static void test_too_small(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_batch_order),  cmocka_unit_test(test_save_load_continue),
+      cmocka_unit_test(test_batch_order),   cmocka_unit_test(test_save_load_continue),
       cmocka_unit_test(test_load_mismatch), cmocka_unit_test(test_two_ranks),
-      cmocka_unit_test(test_evaluate),     cmocka_unit_test(test_save_every),
-      cmocka_unit_test(test_divergence),   cmocka_unit_test(test_run_callback),
+      cmocka_unit_test(test_evaluate),      cmocka_unit_test(test_save_every),
+      cmocka_unit_test(test_divergence),    cmocka_unit_test(test_run_callback),
       cmocka_unit_test(test_too_small),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -99,6 +99,7 @@ typedef struct run {
   int ranks;  /* > 1 under mpirun: data-parallel (README) */
   int agreed; /* the failure was decided on shared values, so every rank
                * returns it: no MPI_Abort needed */
+  int code;   /* a failure of the step callback */
   metrics mx;
   progress pg;
   double t0, t_train, t_trained;
@@ -228,7 +229,6 @@ static int save(run *r) {
 static int interrupted(run *r) {
   const int sig = (int)stop_signal;
   r->agreed = 1;
-  progress_break(&r->pg);
   const int code = save(r);
   if (code || dist_rank() != 0) return code ? code : 128 + sig;
   char saved[MUPC_PATH_MAX + 32] = "no --save given, nothing written";
@@ -256,24 +256,15 @@ static void print_header(const run *r) {
             r->ranks, p->batch / r->ranks);
 }
 
-/* One trainer step, then its metrics line and progress. */
-static int train_one(run *r) {
-  mupc_train_metrics m;
-  const int st = mupc_trainer_step(r->tr, &m);
+/* After each step (a diverged one too, whose line shows where it went
+ * wrong): its metrics line and progress; non-zero stops the run, on a
+ * metrics write error or a signal. */
+static int after_step(const mupc_train_metrics *m, void *arg) {
+  run *r = arg;
   const double now = cli_seconds();
-  if (st) progress_break(&r->pg);
-  if (st == MUPC_ENONFINITE) {
-    /* The line shows where it went wrong; a write error cannot matter
-     * more than the divergence. */
-    metrics_step(&r->mx, CMD, &m, now - r->t0);
-    char where[48];
-    snprintf(where, sizeof where, "at step %lld", (long long)m.step);
-    return diverged(r, where, mupc_errmsg());
-  }
-  if (st) return cli_report(CMD, st, r->ctx);
-  const int code = metrics_step(&r->mx, CMD, &m, now - r->t0);
-  if (!code) progress_update(&r->pg, &m, now);
-  return code;
+  r->code = metrics_step(&r->mx, CMD, m, now - r->t0);
+  if (!r->code && isfinite(m->train_loss) && isfinite(m->energy)) progress_update(&r->pg, m, now);
+  return r->code || agree_on_stop();
 }
 
 static int train_loop(run *r) {
@@ -283,17 +274,20 @@ static int train_loop(run *r) {
   if (!line_every) line_every = (total - first) / 10 > 0 ? (total - first) / 10 : 1;
   if (!r->quiet) print_header(r);
   r->t_train = cli_seconds();
-  progress_start(&r->pg, r->quiet ? PROGRESS_QUIET : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LINES,
-                 first, total, mupc_trainer_steps_per_epoch(r->tr), line_every, r->t_train);
+  const progress_mode mode = r->quiet                 ? PROGRESS_QUIET
+                             : isatty(STDERR_FILENO) ? PROGRESS_BAR
+                                                     : PROGRESS_LINES;
+  progress_start(&r->pg, mode, first, total, mupc_trainer_steps_per_epoch(r->tr), line_every,
+                 r->t_train);
   /* A signal during the last step still counts as a stop. */
-  while (!agree_on_stop() && mupc_trainer_position(r->tr) < total) {
-    const int code = train_one(r);
-    if (code) return code;
-  }
+  const int st = agree_on_stop() ? MUPC_EINTR : mupc_trainer_run(r->tr, after_step, r);
   r->t_trained = cli_seconds();
-  if (stop_signal) return interrupted(r);
   progress_break(&r->pg);
-  return CLI_EXIT_OK;
+  if (st == MUPC_EINTR) return r->code ? r->code : interrupted(r);
+  if (st != MUPC_ENONFINITE) return st ? cli_report(CMD, st, r->ctx) : CLI_EXIT_OK;
+  char where[48];
+  snprintf(where, sizeof where, "at step %lld", (long long)mupc_trainer_position(r->tr));
+  return diverged(r, where, mupc_errmsg());
 }
 
 static int finish(run *r) {
