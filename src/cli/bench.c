@@ -220,11 +220,13 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
               {"flops_dense_per_step", r->flops_dense}, {"flops_executed_per_step", r->flops_exec},
               {"gflops_dense", dense}, {"gflops_executed", r->flops_exec / r->med * 1e-9},
               {"device_sgemm_gflops", r->sgemm}, {"efficiency", dense / r->sgemm},
-              {"best_gemm_gflops", best_gemm(r)}, {"efficiency_vs_best_gemm", dense / best_gemm(r)}};
+              {"best_gemm_gflops", best_gemm(r)},
+              {"efficiency_vs_best_gemm", dense / best_gemm(r)}};
   json_object *o = json_object_new_object(), *dev = json_object_new_object();
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
     json_object_object_add(o, nums[i].key, cli_json_double(nums[i].v));
-  json_object_object_add(o, "gemm_provider", json_object_new_string(mupc_gemm_name(mupc_ctx_gemm(ctx))));
+  const char *provider = mupc_gemm_name(mupc_ctx_gemm(ctx));
+  json_object_object_add(o, "gemm_provider", json_object_new_string(provider));
   json_object_object_add(o, "host_blas", host ? json_object_new_string(blas) : NULL);
   json_object_object_add(o, "host_gemm_dispatch",
                          host ? json_object_new_string(mupc_ctx_host_gemm_dispatch(ctx)) : NULL);

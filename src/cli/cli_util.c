@@ -70,7 +70,8 @@ int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_data
   if (st) return cli_flag_error(cmd, "--data", st);
   if (test->dim == train->dim) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_USAGE, cmd,
-                   "--data: %s: test samples have %d values (%dx%d) but training samples %d (%dx%d)",
+                   "--data: %s: test samples have %d values (%dx%d) but training samples %d "
+                   "(%dx%d)",
                    dir, test->dim, test->rows, test->cols, train->dim, train->rows, train->cols);
 }
 

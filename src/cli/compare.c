@@ -225,7 +225,8 @@ static void print_json(const row *rows, int n) {
     json_object_object_add(o, "device", json_object_new_string(r->device));
     json_object_object_add(o, "driver", json_object_new_string(r->driver));
     json_object_object_add(o, "gemm", r->gemm[0] ? json_object_new_string(r->gemm) : NULL);
-    json_object_object_add(o, "seconds_per_step_median", ok ? cli_json_double(r->sec_median) : NULL);
+    json_object_object_add(o, "seconds_per_step_median",
+                           ok ? cli_json_double(r->sec_median) : NULL);
     json_object_object_add(o, "gflops_dense", ok ? cli_json_double(r->gflops) : NULL);
     /* The loss is a float from the device: its shortest form as a float. */
     json_object_object_add(o, "final_train_loss", ok ? cli_json_float((float)r->train_loss) : NULL);
@@ -256,7 +257,8 @@ static void print_rows(const row *rows, int n, int markdown) {
              markdown ? " |" : "");
     else
       printf("%s%.4f s%s%.2f%s%.6f%s%.2f%%%s%.2e%s%.2e%s-%s\n", sep, r->sec_median, sep, r->gflops,
-             sep, r->train_loss, sep, 100 * r->test_acc, sep, r->weight_diff, sep, r->loss_diff, sep,
+             sep, r->train_loss, sep, 100 * r->test_acc, sep, r->weight_diff, sep, r->loss_diff,
+             sep,
              markdown ? " |" : "");
   }
   if (!markdown)

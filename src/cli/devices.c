@@ -89,7 +89,8 @@ static json_object *device_json(const mupc_device_info *d) {
   const char *const text[] = {index, d->platform, d->name, d->type, d->vendor};
   for (int i = 0; i < 5; i++) json_object_object_add(o, keys[i], json_object_new_string(text[i]));
   json_object_object_add(o, "compute_units", json_object_new_int64(d->compute_units));
-  json_object_object_add(o, "global_mem_bytes", json_object_new_int64((int64_t)d->global_mem_bytes));
+  json_object_object_add(o, "global_mem_bytes",
+                         json_object_new_int64((int64_t)d->global_mem_bytes));
   json_object_object_add(o, "max_work_group_size",
                          json_object_new_int64((int64_t)d->max_work_group_size));
   json_object_object_add(o, "opencl_c_version", json_object_new_string(d->opencl_c_version));
@@ -106,7 +107,8 @@ static int print_json(const mupc_device_info *devs, size_t n) {
       arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
   if (text) printf("%s\n", text);
   json_object_put(arr);
-  return text ? CLI_EXIT_OK : cli_error(CLI_EXIT_FAIL, CMD, "out of memory building the JSON output");
+  if (text) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_FAIL, CMD, "out of memory building the JSON output");
 }
 
 int cli_devices(int argc, char **argv) {

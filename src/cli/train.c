@@ -185,8 +185,9 @@ static int load_data(run *r) {
   r->o.data.format = d.format;
   if (!r->resume) r->p.input_dim = r->train.dim, r->p.output_dim = r->train.classes;
   if (r->p.batch <= r->train.count) return CLI_EXIT_OK;
-  return cli_error(CLI_EXIT_USAGE, CMD, "--batch: %d is larger than the training set (%d samples in %s)",
-                   r->p.batch, r->train.count, r->dir);
+  return cli_error(CLI_EXIT_USAGE, CMD,
+                   "--batch: %d is larger than the training set (%d samples in %s)", r->p.batch,
+                   r->train.count, r->dir);
 }
 
 static int build(run *r) {

@@ -11,12 +11,10 @@
 
 enum { O_BUDGET = 1, O_DEVICE, O_QUIET, O_SHOW, O_HELP };
 
-static const struct option own[] = {{"budget", required_argument, NULL, O_BUDGET},
-                                    {"device", required_argument, NULL, O_DEVICE},
-                                    {"quiet", no_argument, NULL, O_QUIET},
-                                    {"show-cache", no_argument, NULL, O_SHOW},
-                                    {"help", no_argument, NULL, O_HELP},
-                                    {NULL, 0, NULL, 0}};
+static const struct option own[] = {
+    {"budget", required_argument, NULL, O_BUDGET}, {"device", required_argument, NULL, O_DEVICE},
+    {"quiet", no_argument, NULL, O_QUIET},         {"show-cache", no_argument, NULL, O_SHOW},
+    {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
 
 static void help(void) {
   printf("usage: mupc tune [model flags] [--budget SECONDS] [--device SPEC] [--quiet]\n"
@@ -61,11 +59,8 @@ int cli_tune(int argc, char **argv) {
     }
   }
   free(opts);
-  if (rc) return rc;
-  if (show < 0) {
-    help();
-    return CLI_EXIT_OK;
-  }
+  if (!rc && show < 0) help();
+  if (rc || show < 0) return rc;
   if (optind < argc)
     return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
   char path[512];
@@ -78,8 +73,7 @@ int cli_tune(int argc, char **argv) {
   int st = mupc_net_params_check(&p);
   if (st) return cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
   mupc_ctx *ctx = NULL;
-  st = mupc_ctx_init(&ctx, spec);
-  if (st) return cli_report(CMD, st, NULL);
+  if ((rc = cli_ctx_init(CMD, spec, -1, -1, &ctx))) return rc;
   mupc_tune_result r;
   st = mupc_tune(ctx, &p, budget, progress, &quiet, &r);
   if (st) {
