@@ -29,17 +29,10 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
 
 int cli_exit_code(int status) {
   switch (status) {
-  case MUPC_OK:
-    return CLI_EXIT_OK;
-  case MUPC_EINVAL:
-  case MUPC_ENOPLATFORM:
-  case MUPC_ENODEVICE:
-  case MUPC_EIO:
-  case MUPC_EFORMAT:
-  case MUPC_ESHAPE:
-    return CLI_EXIT_USAGE;
-  default:
-    return CLI_EXIT_FAIL;
+  case MUPC_OK: return CLI_EXIT_OK;
+  case MUPC_EINVAL: case MUPC_ENOPLATFORM: case MUPC_ENODEVICE: case MUPC_EIO: case MUPC_EFORMAT:
+  case MUPC_ESHAPE: return CLI_EXIT_USAGE;
+  default: return CLI_EXIT_FAIL;
   }
 }
 
@@ -301,14 +294,9 @@ void cli_format_bytes(uint64_t bytes, char *dst, size_t n) {
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double v = (double)bytes;
   size_t u = 0;
-  while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-    v /= 1024.0;
-    u++;
-  }
-  if (u == 0)
-    snprintf(dst, n, "%" PRIu64 " B", bytes);
-  else
-    snprintf(dst, n, "%.1f %s", v, units[u]);
+  for (; v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]; u++) v /= 1024.0;
+  if (u == 0) snprintf(dst, n, "%" PRIu64 " B", bytes);
+  else snprintf(dst, n, "%.1f %s", v, units[u]);
 }
 
 double cli_seconds(void) {
