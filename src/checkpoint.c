@@ -213,8 +213,11 @@ int mupc__checkpoint_read_meta(const mupc_st_file *f, const char *path, mupc_che
   int st = read_rows(f, path, MUPC_PSCOPE_NET, &c->p);
   if (st == MUPC_OK) st = read_i64(f, path, "optim_t", &c->optim_t);
   if (st == MUPC_OK && c->has_run) st = read_run(f, path, c);
-  if (st == MUPC_OK && mupc_net_params_check(&c->p) != MUPC_OK)
-    st = mupc__fail(MUPC_EFORMAT, "%s: metadata: %s", path, mupc_errmsg());
+  if (st == MUPC_OK && mupc_net_params_check(&c->p) != MUPC_OK) {
+    char why[512]; /* mupc__fail writes over mupc_errmsg()'s buffer */
+    snprintf(why, sizeof why, "%s", mupc_errmsg());
+    st = mupc__fail(MUPC_EFORMAT, "%s: metadata: %s", path, why);
+  }
   if (st == MUPC_OK && c->optim_t < 0)
     st = mupc__fail(MUPC_EFORMAT, "%s: metadata: optim_t must be >= 0", path);
   if (st == MUPC_OK) *out = *c;
@@ -351,7 +354,7 @@ static int load_one(mupc_net *net, const mupc_st_file *f, const char *path, cons
                       path, name, t->shape[0], t->shape[1], rows, cols);
   int st = mupc_net_write(net, kind, layer, t->data);
   if (st == MUPC_OK) return MUPC_OK;
-  char why[512];
+  char why[512]; /* mupc__fail writes over mupc_errmsg()'s buffer */
   snprintf(why, sizeof why, "%s", mupc_errmsg());
   return mupc__fail(st, "%s: copying \"%s\" to the device: %s", path, name, why);
 }

@@ -1,5 +1,8 @@
-/* Platforms and devices: enumeration, SPEC matching, context and queue. */
+/* Platforms and devices: enumeration, SPEC matching, context and queue,
+ * and device buffers. A new context takes its GEMM provider (gemm.c) and
+ * the tuned GEMM parameters stored for its device (tune/store.c). */
 #include "internal.h"
+#include "tune/store.h"
 
 #include <CL/cl_ext.h>
 
@@ -10,12 +13,6 @@
 
 #define MUPC__MAX_PLATFORMS 32
 #define MUPC__MAX_DEVICES 64
-
-void mupc__lower(char *dst, const char *s, size_t n) {
-  size_t i = 0;
-  for (; s[i] && i + 1 < n; i++) dst[i] = (char)tolower((unsigned char)s[i]);
-  dst[i] = '\0';
-}
 
 /* Drivers pad some strings with trailing blanks ("OpenCL C 1.2 "). */
 static void trim_right(char *s) {

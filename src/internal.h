@@ -1,4 +1,8 @@
-/* Internal interfaces shared by the library's files; not installed. */
+/* Internal interfaces shared by the library's files; not installed.
+ * Sections go from the bottom of the library up: status.c calls no other
+ * file, the context (device.c) uses gemm.c's context part and the tuned
+ * parameter store (tune/store.h), and the data-set files call only each
+ * other and status.c. What works on a network is in net.h. */
 #ifndef MUPC_INTERNAL_H
 #define MUPC_INTERNAL_H
 
@@ -16,6 +20,9 @@ int mupc__fail(int status, const char *fmt, ...) __attribute__((format(printf, 2
 void mupc__clear_errmsg(void);
 /* Name of an OpenCL or CLBlast code, or NULL if it is neither. */
 const char *mupc__cl_error_name(int code);
+/* Lowercase copy of s into dst (at most n bytes with the terminator):
+ * here because device matching and the data readers both fold names. */
+void mupc__lower(char *dst, const char *s, size_t n);
 
 /* ---- context (device.c) ---- */
 
@@ -50,7 +57,14 @@ struct mupc_ctx {
   atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
 };
 
-/* ---- GEMM providers (gemm.c) ---- */
+/* Allocates a device buffer; a failure names the device and the bytes
+ * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
+int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
+void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
+
+/* ---- GEMM providers (gemm.c): the context's part ----
+ * Below the context: device.c calls these when it creates a context,
+ * waits for its queue and releases a buffer. */
 /* Fills host_gemm_ok, host_native and mem_flags from the device, then
  * takes the provider from MUPC_GEMM (else AUTO). */
 int mupc__gemm_ctx_init(mupc_ctx *ctx);
@@ -69,17 +83,6 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
                       size_t batch);
 
-/* ---- tuning (tune.c) ---- */
-/* Applies this device's cached GEMM parameters, if any (never fails). */
-void mupc__tune_apply_cached(mupc_ctx *ctx);
-
-/* Allocates a device buffer; a failure names the device and the bytes
- * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
-int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
-void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
-/* Lowercase copy of s into dst (at most n bytes with the terminator). */
-void mupc__lower(char *dst, const char *s, size_t n);
-
 /* ---- programs (program.c) ---- */
 
 /* Source text of cl/<name> (embedded, or read from the source tree when
@@ -97,7 +100,10 @@ int mupc__program_get(mupc_ctx *ctx, const char *const *names, size_t nnames,
 int mupc__program_from_source(mupc_ctx *ctx, const char *source, const char *options,
                               cl_program *out);
 
-/* ---- data sets (dataset.c, idx.c, cifar.c) ---- */
+/* ---- data sets ----
+ * dataset.c (formats, directories, the tensor format) calls the readers
+ * idx.c, cifar.c and safetensors.c; every format ends in normalise.c's
+ * mupc__data_finish, below them all. */
 
 #define MUPC__MAX_DIMS 8
 
@@ -111,11 +117,13 @@ typedef struct mupc__raw {
   int classes;     /* the format's own class count; 0: max label + 1 */
 } mupc__raw;
 
+/* normalise.c */
 void mupc__raw_free(mupc__raw *r);
 /* Checks the labels against the class count and normalises the values
  * into out (taking raw's buffers). The paths name the files in messages. */
 int mupc__data_finish(const char *x_path, const char *y_path, mupc__raw *raw,
                       const mupc_data_opts *o, mupc_dataset *out);
+/* The readers: idx.c, cifar.c, safetensors.c. */
 int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *out);
 /* Concatenates n CIFAR binary batches (CIFAR-100 when cifar100 is set). */
 int mupc__cifar_read(const char *const *paths, int n, int cifar100, int coarse, mupc__raw *out);

@@ -1,5 +1,6 @@
-/* Network lifetime: sizes, the buffer layout of DESIGN §5, host-seeded
- * init, and host access to device tensors. */
+/* Network lifetime: sizes, the per-layer scalings, the buffer layout of
+ * DESIGN §5, host-seeded init, and host access to device tensors (with
+ * what a host write of activities must recompute). */
 #include "net.h"
 
 #include <stdio.h>
@@ -106,6 +107,20 @@ static int upload_init_weights(mupc_net *net) {
   return rc;
 }
 
+/* DESIGN §1's scalings once: every kernel launch and GEMM of a step reads
+ * them. */
+static int compute_scalings(mupc_net *net) {
+  const int L = net->p.depth;
+  net->scale = malloc((size_t)L * sizeof *net->scale);
+  net->skip = malloc((size_t)L * sizeof *net->skip);
+  if (!net->scale || !net->skip) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  for (int l = 0; l < L; l++) {
+    net->scale[l] = mupc_layer_scale(&net->p, l);
+    net->skip[l] = mupc_layer_skip(&net->p, l);
+  }
+  return MUPC_OK;
+}
+
 int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
   int rc = mupc_net_params_check(p);
   if (rc) return rc;
@@ -122,6 +137,7 @@ int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
   net->wg = strcmp(ctx->info.type, "cpu") ? 256 : 64;
   while (net->wg > ctx->info.max_work_group_size && net->wg > 1) net->wg /= 2;
 
+  rc = compute_scalings(net);
   buf_spec specs[24];
   size_t nspec;
   describe_buffers(net, specs, &nspec);
@@ -148,7 +164,36 @@ void mupc_net_free(mupc_net *net) {
   cl_kernel *ks = (cl_kernel *)&net->k;
   for (size_t i = 0; i < sizeof net->k / sizeof(cl_kernel); i++)
     if (ks[i]) clReleaseKernel(ks[i]);
+  free(net->scale);
+  free(net->skip);
   free(net);
+}
+
+int mupc__activities_rebase(mupc_net *net) {
+  const int count = (net->p.depth - 1) * (int)net->bn;
+  cl_kernel k = net->k.rebase;
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->da),
+                       MUPC__MEM(net->a), MUPC__INT(count)));
+  return mupc__launch(net, k, (size_t)count);
+}
+
+int mupc__activities_written(mupc_net *net, int off, int n) {
+  const mupc_net_params *p = &net->p;
+  const int L = p->depth, count = (L - 1) * (int)net->bn, ibn = (int)net->bn;
+  const size_t B = p->batch, N = p->width, bn = net->bn;
+  MUPC__TRY(MUPC__ARGS(net->k.refresh_act, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__INT(off),
+                       MUPC__INT(n)));
+  MUPC__TRY(mupc__launch(net, net->k.refresh_act, (size_t)n));
+  /* The written reference is no longer a feedforward state: its own errors
+   * r = z − f(z) enter every error from now on. */
+  if (L > 2)
+    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, 0, N, bn, net->w, net->off_hidden, N,
+                         N * N, 0.0f, net->pred, 0, N, bn, (size_t)(L - 2)));
+  cl_kernel k = net->k.residual;
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->pred), MUPC__MEM(net->f1),
+                       MUPC__MEM(net->r), MUPC__INT(count), MUPC__INT(ibn),
+                       MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
+  return mupc__launch(net, k, (size_t)count);
 }
 
 /* Buffer and float offset of one tensor; 0 if kind/layer are out of range. */

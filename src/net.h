@@ -1,4 +1,8 @@
-/* The network's device state, shared by net.c, step.c, bp.c and gemm.c. */
+/* The network's device state, and the internal interfaces of the files
+ * that work on it, lowest layer first: gemm.c, launch.c, net.c, wgrad.c,
+ * bp.c; above them optim.c, step.c, rate.c and tune/search.c offer public
+ * functions only (mupc.h). A file calls only files before it in this list
+ * (tests/test_layers.sh checks that no circle of calls forms). */
 #ifndef MUPC_NET_H
 #define MUPC_NET_H
 
@@ -58,6 +62,12 @@ struct mupc_net {
   uint64_t enqueues;
   uint64_t flops; /* GEMM FLOPs issued */
   int64_t t; /* weight optimiser steps */
+
+  /* DESIGN §1's per-layer scalings and skips, mupc_layer_scale and
+   * mupc_layer_skip of p for l < depth, computed once at creation: every
+   * launch reads them. */
+  float *scale;
+  float *skip;
 };
 
 /* ---- gemm.c: every GEMM, row-major, counted as one enqueue ----
@@ -82,22 +92,44 @@ int mupc__gemm(mupc_net *net, int trans_a, int trans_b, size_t m, size_t n, size
                size_t b_off, size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off,
                size_t ldc, size_t c_stride, size_t batch);
 
-/* ---- step.c ---- */
+/* ---- launch.c: the library's own kernels ----
+ * Arguments go in as (size, address) pairs, a run of them from index
+ * `first`:
+ *   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__INT(count), MUPC__FLOAT(s)));
+ * The typed wrappers spell out the type each kernel parameter has in cl/,
+ * since clSetKernelArg checks only the size. A failure names the kernel and
+ * the argument's index. */
+typedef struct mupc__arg {
+  size_t size;
+  const void *value;
+} mupc__arg;
+int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n);
+#define MUPC__MEM(v) ((mupc__arg){sizeof(cl_mem), &(cl_mem){(v)}})
+#define MUPC__INT(v) ((mupc__arg){sizeof(int), &(int){(v)}})
+#define MUPC__FLOAT(v) ((mupc__arg){sizeof(float), &(float){(v)}})
+#define MUPC__ARGS(k, first, ...)                                              \
+  mupc__kernel_args((k), (first), (const mupc__arg[]){__VA_ARGS__},             \
+                    sizeof((const mupc__arg[]){__VA_ARGS__}) / sizeof(mupc__arg))
 /* Enqueues a 1-D kernel over n items, rounded up to the work-group size. */
 int mupc__launch(mupc_net *net, cl_kernel k, size_t n);
-/* Feedforward from the loaded x: z, a, f1, and output error/loss. */
-int mupc__forward(mupc_net *net);
-/* Weight gradients from the current errors e (hidden) and el (output). */
-int mupc__weight_grads_from_errors(mupc_net *net, int lo);
+/* Zeroes floats [off, off + n) of buf. */
+int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n);
 
+/* Returns the status of expr from the calling function when it fails. */
+#define MUPC__TRY(expr)                                                        \
+  do {                                                                         \
+    int rc__ = (expr);                                                         \
+    if (rc__) return rc__;                                                     \
+  } while (0)
+
+/* ---- net.c ---- */
+/* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
+size_t mupc__weight_offset(const mupc_net *net, int layer);
 /* Activities written by the host: mupc__activities_rebase before the write
  * (z += d for every layer), mupc__activities_written after it (φ of the
  * written slot [off, off + n), and every layer's residual r). */
 int mupc__activities_rebase(mupc_net *net);
 int mupc__activities_written(mupc_net *net, int off, int n);
-
-/* ---- bp.c ---- */
-int mupc__bp_backward(mupc_net *net);
 
 /* 1/B of DESIGN §2 for the activity and weight gradients (norm_batch, or
  * the batch when that is 0). */
@@ -105,14 +137,14 @@ static inline float mupc__grad_norm(const mupc_net_params *p) {
   return 1.0f / (float)(p->norm_batch > 0 ? p->norm_batch : p->batch);
 }
 
-/* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
-size_t mupc__weight_offset(const mupc_net *net, int layer);
+/* ---- wgrad.c ---- */
+/* Weight gradients from the current errors e (hidden) and el (output),
+ * for the layers from hidden layer lo (1-based) up; those below get zero.
+ * PC and backprop share them (bp.c explains why). */
+int mupc__weight_grads_from_errors(mupc_net *net, int lo);
 
-#define MUPC__SET_ARG(k, i, v)                                                 \
-  do {                                                                         \
-    cl_int e__ = clSetKernelArg((k), (i), sizeof(v), &(v));                    \
-    if (e__ != CL_SUCCESS)                                                     \
-      return mupc__fail(e__, "clSetKernelArg(%d): %s", (int)(i), mupc_strerror(e__)); \
-  } while (0)
+/* ---- bp.c ---- */
+/* Backprop's backward pass and its weight gradients. */
+int mupc__bp_backward(mupc_net *net);
 
 #endif

@@ -1,7 +1,9 @@
 /* Status codes: mupc's own from MUPC_STATUS_MAP, OpenCL's and CLBlast's by
- * their numeric values, and the per-thread detail message. */
+ * their numeric values, and the per-thread detail message. The bottom of
+ * the library: every file calls it, it calls none. */
 #include "internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 
 #define MUPC__CL_ERRORS(X)                                                     \
@@ -91,4 +93,10 @@ int mupc__fail(int status, const char *fmt, ...) {
   vsnprintf(errmsg, sizeof errmsg, fmt, ap);
   va_end(ap);
   return status;
+}
+
+void mupc__lower(char *dst, const char *s, size_t n) {
+  size_t i = 0;
+  for (; s[i] && i + 1 < n; i++) dst[i] = (char)tolower((unsigned char)s[i]);
+  dst[i] = '\0';
 }

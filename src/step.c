@@ -8,36 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mupc__launch(mupc_net *net, cl_kernel k, size_t n) {
-  if (n == 0) return MUPC_OK;
-  const size_t local = net->wg;
-  const size_t global = (n + local - 1) / local * local;
-  cl_int err = clEnqueueNDRangeKernel(net->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
-  net->enqueues++;
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: kernel launch failed: %s", net->ctx->info.name,
-                      mupc_strerror(err));
-  return MUPC_OK;
-}
-
-static int fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n) {
-  if (n == 0) return MUPC_OK;
-  const float zero = 0.0f;
-  cl_int err = clEnqueueFillBuffer(net->ctx->queue, buf, &zero, sizeof zero, off * sizeof(float),
-                                   n * sizeof(float), 0, NULL, NULL);
-  net->enqueues++;
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", net->ctx->info.name,
-                      mupc_strerror(err));
-  return MUPC_OK;
-}
-
-#define TRY(expr)                                                              \
-  do {                                                                         \
-    int rc__ = (expr);                                                         \
-    if (rc__) return rc__;                                                     \
-  } while (0)
-
 int mupc_net_load_batch(mupc_net *net, const float *x, const float *y) {
   const mupc_net_params *p = &net->p;
   cl_command_queue q = net->ctx->queue;
@@ -64,16 +34,10 @@ static int readout_pred(mupc_net *net) {
 static int output_error(mupc_net *net) {
   const mupc_net_params *p = &net->p;
   cl_kernel k = net->k.out_error;
-  const int B = p->batch, C = p->output_dim, ce = p->loss == MUPC_LOSS_CE;
-  const float scale = mupc_layer_scale(p, p->depth - 1);
-  MUPC__SET_ARG(k, 0, net->predl);
-  MUPC__SET_ARG(k, 1, net->y);
-  MUPC__SET_ARG(k, 2, net->el);
-  MUPC__SET_ARG(k, 3, net->loss);
-  MUPC__SET_ARG(k, 4, B);
-  MUPC__SET_ARG(k, 5, C);
-  MUPC__SET_ARG(k, 6, scale);
-  MUPC__SET_ARG(k, 7, ce);
+  const int B = p->batch;
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->predl), MUPC__MEM(net->y), MUPC__MEM(net->el),
+                       MUPC__MEM(net->loss), MUPC__INT(B), MUPC__INT(p->output_dim),
+                       MUPC__FLOAT(net->scale[p->depth - 1]), MUPC__INT(p->loss == MUPC_LOSS_CE)));
   return mupc__launch(net, k, (size_t)B);
 }
 
@@ -84,33 +48,26 @@ int mupc__forward(mupc_net *net) {
   const size_t B = p->batch, N = p->width, D = p->input_dim, L = p->depth, bn = net->bn;
   /* The feedforward values become the reference: no displacement, and
    * their own errors are zero by definition. */
-  TRY(fill_zero(net, net->d, 0, (L - 1) * bn));
-  TRY(fill_zero(net, net->da, 0, (L - 1) * bn));
-  TRY(fill_zero(net, net->r, 0, (L - 1) * bn));
-  TRY(mupc__gemm(net, 0, 1, B, N, D, mupc_layer_scale(p, 0), net->x, 0, D, 0, net->w, 0, D, 0,
-                 0.0f, net->f1, 0, N, 0, 1));
+  MUPC__TRY(mupc__fill_zero(net, net->d, 0, (L - 1) * bn));
+  MUPC__TRY(mupc__fill_zero(net, net->da, 0, (L - 1) * bn));
+  MUPC__TRY(mupc__fill_zero(net, net->r, 0, (L - 1) * bn));
+  MUPC__TRY(mupc__gemm(net, 0, 1, B, N, D, net->scale[0], net->x, 0, D, 0, net->w, 0, D, 0, 0.0f,
+                       net->f1, 0, N, 0, 1));
   const int ibn = (int)bn;
-  MUPC__SET_ARG(net->k.ff_first, 0, net->z);
-  MUPC__SET_ARG(net->k.ff_first, 1, net->a);
-  MUPC__SET_ARG(net->k.ff_first, 2, net->f1);
-  MUPC__SET_ARG(net->k.ff_first, 3, ibn);
-  TRY(mupc__launch(net, net->k.ff_first, bn));
-  const float scale = mupc_layer_scale(p, 1), skip = mupc_layer_skip(p, 1);
+  MUPC__TRY(MUPC__ARGS(net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
+                       MUPC__INT(ibn)));
+  MUPC__TRY(mupc__launch(net, net->k.ff_first, bn));
+  /* The hidden weights W_2 … W_{L-1} share one scale and skip, layer 1's. */
   cl_kernel k = net->k.ff_hidden;
-  MUPC__SET_ARG(k, 0, net->z);
-  MUPC__SET_ARG(k, 1, net->a);
-  MUPC__SET_ARG(k, 2, net->pred);
-  MUPC__SET_ARG(k, 5, ibn);
-  MUPC__SET_ARG(k, 6, scale);
-  MUPC__SET_ARG(k, 7, skip);
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->pred)));
+  MUPC__TRY(
+      MUPC__ARGS(k, 5, MUPC__INT(ibn), MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
   for (size_t l = 2; l + 1 <= L; l++) { /* hidden layers 2 … L-1 */
-    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, (l - 2) * bn, N, bn, net->w,
-                   net->off_hidden + (l - 2) * N * N, N, N * N, 0.0f, net->pred, (l - 2) * bn, N,
-                   bn, 1));
-    const int zoff = (int)((l - 1) * bn), poff = (int)((l - 2) * bn);
-    MUPC__SET_ARG(k, 3, zoff);
-    MUPC__SET_ARG(k, 4, poff);
-    TRY(mupc__launch(net, k, bn));
+    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, (l - 2) * bn, N, bn, net->w,
+                         net->off_hidden + (l - 2) * N * N, N, N * N, 0.0f, net->pred, (l - 2) * bn,
+                         N, bn, 1));
+    MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)((l - 1) * bn)), MUPC__INT((int)((l - 2) * bn))));
+    MUPC__TRY(mupc__launch(net, k, bn));
   }
   return readout_pred(net);
 }
@@ -123,25 +80,18 @@ static int errors(mupc_net *net, int lo) {
   const int h0 = lo > 2 ? lo : 2; /* first layer with a hidden weight */
   if (h0 <= L - 1) {
     const size_t s = (size_t)(h0 - 2);
-    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->da, s * bn, N, bn, net->w,
-                   net->off_hidden + s * N * N, N, N * N, 0.0f, net->pred, s * bn, N, bn,
-                   (size_t)(L - h0)));
+    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->da, s * bn, N, bn, net->w,
+                         net->off_hidden + s * N * N, N, N * N, 0.0f, net->pred, s * bn, N, bn,
+                         (size_t)(L - h0)));
   }
-  TRY(readout_pred(net));
+  MUPC__TRY(readout_pred(net));
   if (lo <= L - 1) {
     cl_kernel k = net->k.pc_errors;
-    const int count = (L - lo) * (int)bn, ibn = (int)bn;
-    const float scale = mupc_layer_scale(p, 1), skip = mupc_layer_skip(p, 1);
-    MUPC__SET_ARG(k, 0, net->r);
-    MUPC__SET_ARG(k, 1, net->d);
-    MUPC__SET_ARG(k, 2, net->pred);
-    MUPC__SET_ARG(k, 3, net->e);
-    MUPC__SET_ARG(k, 4, lo);
-    MUPC__SET_ARG(k, 5, count);
-    MUPC__SET_ARG(k, 6, ibn);
-    MUPC__SET_ARG(k, 7, scale);
-    MUPC__SET_ARG(k, 8, skip);
-    TRY(mupc__launch(net, k, (size_t)count));
+    const int count = (L - lo) * (int)bn;
+    MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->r), MUPC__MEM(net->d), MUPC__MEM(net->pred),
+                         MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT((int)bn),
+                         MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
+    MUPC__TRY(mupc__launch(net, k, (size_t)count));
   }
   return output_error(net);
 }
@@ -153,9 +103,9 @@ static int back_project(mupc_net *net, int lo) {
   const size_t B = p->batch, N = p->width, C = p->output_dim, bn = net->bn;
   if (lo <= L - 2) {
     const size_t s = (size_t)(lo - 1);
-    TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->e, (s + 1) * bn, N, bn, net->w,
-                   net->off_hidden + s * N * N, N, N * N, 0.0f, net->bp, s * bn, N, bn,
-                   (size_t)(L - 1 - lo)));
+    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->e, (s + 1) * bn, N, bn, net->w,
+                         net->off_hidden + s * N * N, N, N * N, 0.0f, net->bp, s * bn, N, bn,
+                         (size_t)(L - 1 - lo)));
   }
   return mupc__gemm(net, 0, 0, B, N, C, 1.0f, net->el, 0, C, 0, net->w, net->off_out, N, 0, 0.0f,
                     net->bp, (size_t)(L - 2) * bn, N, 0, 1);
@@ -167,74 +117,17 @@ static int back_project(mupc_net *net, int lo) {
 static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int store_dz) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth, ibn = (int)net->bn, count = (L - lo) * ibn, top = (L - 2) * ibn;
-  const float scale_h = mupc_layer_scale(p, 1), skip_h = mupc_layer_skip(p, 1);
-  const float scale_top = mupc_layer_scale(p, L - 1), inv_b = mupc__grad_norm(p);
-  const float b1 = p->adam_beta1, b2 = p->adam_beta2, eps = p->adam_eps;
+  const float b1 = p->adam_beta1, b2 = p->adam_beta2;
   const float c1 = adam ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
   const float c2 = adam ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
   cl_kernel k = adam ? net->k.pc_update_adam : net->k.pc_update;
-  MUPC__SET_ARG(k, 0, net->z);
-  MUPC__SET_ARG(k, 1, net->d);
-  MUPC__SET_ARG(k, 2, net->a);
-  MUPC__SET_ARG(k, 3, net->da);
-  MUPC__SET_ARG(k, 4, net->e);
-  MUPC__SET_ARG(k, 5, net->bp);
-  MUPC__SET_ARG(k, 6, net->dz);
-  MUPC__SET_ARG(k, 7, net->zm);
-  MUPC__SET_ARG(k, 8, net->zv);
-  MUPC__SET_ARG(k, 9, lo);
-  MUPC__SET_ARG(k, 10, count);
-  MUPC__SET_ARG(k, 11, ibn);
-  MUPC__SET_ARG(k, 12, top);
-  MUPC__SET_ARG(k, 13, scale_h);
-  MUPC__SET_ARG(k, 14, skip_h);
-  MUPC__SET_ARG(k, 15, scale_top);
-  MUPC__SET_ARG(k, 16, inv_b);
-  MUPC__SET_ARG(k, 17, lr);
-  MUPC__SET_ARG(k, 18, store_dz);
-  MUPC__SET_ARG(k, 19, b1);
-  MUPC__SET_ARG(k, 20, b2);
-  MUPC__SET_ARG(k, 21, eps);
-  MUPC__SET_ARG(k, 22, c1);
-  MUPC__SET_ARG(k, 23, c2);
-  return mupc__launch(net, k, (size_t)count);
-}
-
-int mupc__activities_rebase(mupc_net *net) {
-  const int count = (net->p.depth - 1) * (int)net->bn;
-  cl_kernel k = net->k.rebase;
-  MUPC__SET_ARG(k, 0, net->z);
-  MUPC__SET_ARG(k, 1, net->d);
-  MUPC__SET_ARG(k, 2, net->da);
-  MUPC__SET_ARG(k, 3, net->a);
-  MUPC__SET_ARG(k, 4, count);
-  return mupc__launch(net, k, (size_t)count);
-}
-
-int mupc__activities_written(mupc_net *net, int off, int n) {
-  const mupc_net_params *p = &net->p;
-  const int L = p->depth, count = (L - 1) * (int)net->bn, ibn = (int)net->bn;
-  const size_t B = p->batch, N = p->width, bn = net->bn;
-  MUPC__SET_ARG(net->k.refresh_act, 0, net->z);
-  MUPC__SET_ARG(net->k.refresh_act, 1, net->a);
-  MUPC__SET_ARG(net->k.refresh_act, 2, off);
-  MUPC__SET_ARG(net->k.refresh_act, 3, n);
-  TRY(mupc__launch(net, net->k.refresh_act, (size_t)n));
-  /* The written reference is no longer a feedforward state: its own errors
-   * r = z − f(z) enter every error from now on. */
-  if (L > 2)
-    TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, 0, N, bn, net->w, net->off_hidden, N, N * N,
-                   0.0f, net->pred, 0, N, bn, (size_t)(L - 2)));
-  const float scale = mupc_layer_scale(p, 1), skip = mupc_layer_skip(p, 1);
-  cl_kernel k = net->k.residual;
-  MUPC__SET_ARG(k, 0, net->z);
-  MUPC__SET_ARG(k, 1, net->pred);
-  MUPC__SET_ARG(k, 2, net->f1);
-  MUPC__SET_ARG(k, 3, net->r);
-  MUPC__SET_ARG(k, 4, count);
-  MUPC__SET_ARG(k, 5, ibn);
-  MUPC__SET_ARG(k, 6, scale);
-  MUPC__SET_ARG(k, 7, skip);
+  MUPC__TRY(MUPC__ARGS(
+      k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->a), MUPC__MEM(net->da),
+      MUPC__MEM(net->e), MUPC__MEM(net->bp), MUPC__MEM(net->dz), MUPC__MEM(net->zm),
+      MUPC__MEM(net->zv), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(ibn), MUPC__INT(top),
+      MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1]), MUPC__FLOAT(net->scale[L - 1]),
+      MUPC__FLOAT(mupc__grad_norm(p)), MUPC__FLOAT(lr), MUPC__INT(store_dz), MUPC__FLOAT(b1),
+      MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
   return mupc__launch(net, k, (size_t)count);
 }
 
@@ -243,15 +136,9 @@ static int energy_kernel(mupc_net *net, int slot) {
   const mupc_net_params *p = &net->p;
   cl_kernel k = net->k.layer_energy;
   const int L = p->depth, ibn = (int)net->bn, B = p->batch, out_off = slot * L;
-  const float inv_b = 1.0f / (float)B;
-  MUPC__SET_ARG(k, 0, net->e);
-  MUPC__SET_ARG(k, 1, net->loss);
-  MUPC__SET_ARG(k, 2, net->energy);
-  MUPC__SET_ARG(k, 3, L);
-  MUPC__SET_ARG(k, 4, ibn);
-  MUPC__SET_ARG(k, 5, B);
-  MUPC__SET_ARG(k, 6, inv_b);
-  MUPC__SET_ARG(k, 7, out_off);
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->e), MUPC__MEM(net->loss), MUPC__MEM(net->energy),
+                       MUPC__INT(L), MUPC__INT(ibn), MUPC__INT(B), MUPC__FLOAT(1.0f / (float)B),
+                       MUPC__INT(out_off)));
   /* One work-group per layer: the launch is L groups, not L items. */
   return mupc__launch(net, k, (size_t)L * net->wg);
 }
@@ -270,20 +157,20 @@ static int read_energy(mupc_net *net, float *out /* 2L */) {
  * band), forward, output error, energies into slot 0. */
 static int ff_init(mupc_net *net) {
   const size_t n = (size_t)(net->p.depth - 1) * net->bn;
-  TRY(fill_zero(net, net->e, 0, n));
+  MUPC__TRY(mupc__fill_zero(net, net->e, 0, n));
   if (net->p.activity_optim == MUPC_AOPTIM_ADAM) {
     /* Fresh activity-optimiser state for every inference solve. */
-    TRY(fill_zero(net, net->zm, 0, n));
-    TRY(fill_zero(net, net->zv, 0, n));
+    MUPC__TRY(mupc__fill_zero(net, net->zm, 0, n));
+    MUPC__TRY(mupc__fill_zero(net, net->zv, 0, n));
   }
   net->infer_t = 0;
-  TRY(mupc__forward(net));
-  TRY(output_error(net));
+  MUPC__TRY(mupc__forward(net));
+  MUPC__TRY(output_error(net));
   return energy_kernel(net, 0);
 }
 
 int mupc_net_feedforward(mupc_net *net, float *train_loss) {
-  TRY(ff_init(net));
+  MUPC__TRY(ff_init(net));
   float *en = malloc(2 * (size_t)net->p.depth * sizeof *en);
   if (!en) return mupc__fail(MUPC_ENOMEM, "out of host memory");
   int rc = read_energy(net, en);
@@ -308,9 +195,9 @@ int mupc_net_infer(mupc_net *net, int steps) {
     const uint64_t before = net->enqueues;
     const int t = ++net->infer_t; /* counts from the feedforward init */
     const int lo = band_lo(net, t);
-    TRY(errors(net, lo));
-    TRY(back_project(net, lo));
-    TRY(update_band(net, lo, p->activity_lr, adam, t, 0));
+    MUPC__TRY(errors(net, lo));
+    MUPC__TRY(back_project(net, lo));
+    MUPC__TRY(update_band(net, lo, p->activity_lr, adam, t, 0));
     const int used = (int)(net->enqueues - before);
     if (used > net->per_step_enqueues) net->per_step_enqueues = used;
   }
@@ -318,15 +205,15 @@ int mupc_net_infer(mupc_net *net, int steps) {
 }
 
 int mupc_net_activity_grads(mupc_net *net) {
-  TRY(errors(net, 1));
-  TRY(back_project(net, 1));
+  MUPC__TRY(errors(net, 1));
+  MUPC__TRY(back_project(net, 1));
   return update_band(net, 1, 0.0f, 0, 1, 1);
 }
 
 int mupc_net_energy(mupc_net *net, float *per_layer, float *total) {
   const int L = net->p.depth;
-  TRY(errors(net, 1));
-  TRY(energy_kernel(net, 1));
+  MUPC__TRY(errors(net, 1));
+  MUPC__TRY(energy_kernel(net, 1));
   float *en = malloc(2 * (size_t)L * sizeof *en);
   if (!en) return mupc__fail(MUPC_ENOMEM, "out of host memory");
   int rc = read_energy(net, en);
@@ -342,68 +229,14 @@ int mupc_net_energy(mupc_net *net, float *per_layer, float *total) {
   return rc;
 }
 
-int mupc__weight_grads_from_errors(mupc_net *net, int lo) {
-  const mupc_net_params *p = &net->p;
-  const int L = p->depth;
-  const size_t B = p->batch, N = p->width, D = p->input_dim, C = p->output_dim, bn = net->bn;
-  const float inv_b = mupc__grad_norm(p);
-  /* Layers below the band have zero error, hence zero gradient. */
-  if (lo > 1) TRY(fill_zero(net, net->grad, 0, mupc__weight_offset(net, lo < L ? lo - 1 : L - 1)));
-  if (lo <= 1)
-    TRY(mupc__gemm(net, 1, 0, N, D, B, -mupc_layer_scale(p, 0) * inv_b, net->e, 0, N, 0, net->x,
-                   0, D, 0, 0.0f, net->grad, 0, D, 0, 1));
-  const int h0 = lo > 2 ? lo : 2;
-  if (h0 <= L - 1) {
-    const size_t s = (size_t)(h0 - 2);
-    TRY(mupc__gemm(net, 1, 0, N, N, B, -mupc_layer_scale(p, 1) * inv_b, net->e, (s + 1) * bn, N,
-                   bn, net->a, s * bn, N, bn, 0.0f, net->grad, net->off_hidden + s * N * N, N,
-                   N * N, (size_t)(L - h0)));
-  }
-  return mupc__gemm(net, 1, 0, C, N, B, -mupc_layer_scale(p, L - 1) * inv_b, net->el, 0, C, 0,
-                    net->a, (size_t)(L - 2) * bn, N, 0, 0.0f, net->grad, net->off_out, N, 0, 1);
-}
-
 /* Learning: errors at the final activities, then weight gradients. With
  * the wavefront only the band the inference reached can be non-zero. */
 int mupc_net_weight_grads(mupc_net *net) {
   if (net->p.algo == MUPC_ALGO_BP) return mupc__bp_backward(net);
   const int lo = band_lo(net, net->infer_t);
-  TRY(errors(net, lo));
-  TRY(energy_kernel(net, 1));
+  MUPC__TRY(errors(net, lo));
+  MUPC__TRY(energy_kernel(net, 1));
   return mupc__weight_grads_from_errors(net, lo);
-}
-
-int mupc_net_update(mupc_net *net) {
-  const mupc_net_params *p = &net->p;
-  const int n = (int)net->n_params;
-  const float lr = p->lr, wd = p->weight_decay;
-  net->t++;
-  if (p->optim == MUPC_OPTIM_SGD) {
-    cl_kernel k = net->k.sgd_update;
-    MUPC__SET_ARG(k, 0, net->w);
-    MUPC__SET_ARG(k, 1, net->grad);
-    MUPC__SET_ARG(k, 2, n);
-    MUPC__SET_ARG(k, 3, lr);
-    MUPC__SET_ARG(k, 4, wd);
-    return mupc__launch(net, k, (size_t)n);
-  }
-  const float b1 = p->adam_beta1, b2 = p->adam_beta2, eps = p->adam_eps;
-  const float c1 = (float)(1.0 / (1.0 - pow(b1, (double)net->t)));
-  const float c2 = (float)(1.0 / (1.0 - pow(b2, (double)net->t)));
-  cl_kernel k = net->k.adam_update;
-  MUPC__SET_ARG(k, 0, net->w);
-  MUPC__SET_ARG(k, 1, net->grad);
-  MUPC__SET_ARG(k, 2, net->adam_m);
-  MUPC__SET_ARG(k, 3, net->adam_v);
-  MUPC__SET_ARG(k, 4, n);
-  MUPC__SET_ARG(k, 5, lr);
-  MUPC__SET_ARG(k, 6, b1);
-  MUPC__SET_ARG(k, 7, b2);
-  MUPC__SET_ARG(k, 8, eps);
-  MUPC__SET_ARG(k, 9, wd);
-  MUPC__SET_ARG(k, 10, c1);
-  MUPC__SET_ARG(k, 11, c2);
-  return mupc__launch(net, k, (size_t)n);
 }
 
 int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step_stats *stats) {
@@ -418,12 +251,12 @@ int mupc_net_train_step_hook(mupc_net *net, const float *x, const float *y, mupc
                              void *arg, mupc_step_stats *stats) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth;
-  TRY(mupc_net_load_batch(net, x, y));
-  TRY(ff_init(net));
-  if (p->algo == MUPC_ALGO_PC) TRY(mupc_net_infer(net, p->infer_steps));
-  TRY(mupc_net_weight_grads(net));
-  if (hook) TRY(hook(net, arg));
-  TRY(mupc_net_update(net));
+  MUPC__TRY(mupc_net_load_batch(net, x, y));
+  MUPC__TRY(ff_init(net));
+  if (p->algo == MUPC_ALGO_PC) MUPC__TRY(mupc_net_infer(net, p->infer_steps));
+  MUPC__TRY(mupc_net_weight_grads(net));
+  if (hook) MUPC__TRY(hook(net, arg));
+  MUPC__TRY(mupc_net_update(net));
   float *en = malloc(2 * (size_t)L * sizeof *en);
   if (!en) return mupc__fail(MUPC_ENOMEM, "out of host memory");
   int rc = read_energy(net, en);
@@ -448,7 +281,7 @@ int mupc_net_train_step_hook(mupc_net *net, const float *x, const float *y, mupc
 int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat) {
   const mupc_net_params *p = &net->p;
   const int B = p->batch, C = p->output_dim, D = p->input_dim;
-  const float scale = mupc_layer_scale(p, p->depth - 1);
+  const float scale = net->scale[p->depth - 1];
   /* The forward passes below overwrite the activities. */
   net->infer_t = p->depth;
   float *xb = calloc((size_t)B * D, sizeof *xb);

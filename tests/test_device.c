@@ -1,5 +1,6 @@
 /* Device runtime: listing, every SPEC form, the MUPC_DEVICE fallback, bad
- * SPECs, and a context on each OpenCL implementation present. */
+ * SPECs, the n-th match of a SPEC, and a context on each OpenCL
+ * implementation present. */
 #include "internal.h"
 #include "testdev.h"
 
@@ -290,6 +291,100 @@ static void test_bad_specs(void **state) {
   free(devs);
 }
 
+/* mupc_device_select_nth: device `index` modulo the count of those SPEC
+ * matches, in listing order (what each rank under mpirun takes). */
+static void check_nth(const mupc_device_info *devs, size_t n, const char *spec,
+                      int (*match)(const mupc_device_info *, const char *)) {
+  size_t hits[64], nhits = 0;
+  for (size_t i = 0; i < n && nhits < 64; i++)
+    if (match(&devs[i], spec)) hits[nhits++] = i;
+  mupc_device_info got;
+  if (nhits == 0) {
+    assert_int_equal(mupc_device_select_nth(spec, 0, &got), MUPC_ENODEVICE);
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "'%s'", spec);
+    assert_non_null(strstr(mupc_errmsg(), quoted));
+    return;
+  }
+  for (size_t k = 0; k < 2 * nhits + 1; k++) {
+    assert_int_equal(mupc_device_select_nth(spec, (int)k, &got), MUPC_OK);
+    assert_true(same_device(&got, &devs[hits[k % nhits]]));
+  }
+}
+
+static int type_matches(const mupc_device_info *d, const char *type) {
+  return !strcmp(d->type, type);
+}
+
+static int index_matches(const mupc_device_info *d, const char *spec) {
+  char want[32];
+  snprintf(want, sizeof want, "%d:%d", d->platform_index, d->device_index);
+  return !strcmp(want, spec);
+}
+
+static int nothing_matches(const mupc_device_info *d, const char *spec) {
+  (void)d, (void)spec;
+  return 0;
+}
+
+static int is_gpu(const mupc_device_info *d) { return !strcmp(d->type, "gpu"); }
+
+static void test_select_nth(void **state) {
+  (void)state;
+  mupc_device_info *devs;
+  size_t n = list_or_skip(&devs);
+  check_nth(devs, n, "cpu", type_matches);
+  check_nth(devs, n, "gpu", type_matches);
+  for (size_t i = 0; i < n; i++) {
+    char spec[32];
+    snprintf(spec, sizeof spec, "%d:%d", devs[i].platform_index, devs[i].device_index);
+    check_nth(devs, n, spec, index_matches);
+  }
+  check_nth(devs, n, "nosuch", nothing_matches);
+  check_nth(devs, n, "9:9", nothing_matches);
+  /* Two CPU implementations (PoCL and llvmpipe here): ranks 0 and 1 of
+   * "cpu" get one each. */
+  size_t cpus = 0;
+  for (size_t i = 0; i < n; i++)
+    cpus += type_matches(&devs[i], "cpu");
+  if (cpus >= 2) {
+    mupc_device_info a, b;
+    assert_int_equal(mupc_device_select_nth("cpu", 0, &a), MUPC_OK);
+    assert_int_equal(mupc_device_select_nth("cpu", 1, &b), MUPC_OK);
+    assert_false(same_device(&a, &b));
+  }
+  /* Without a SPEC: the group of the default device, which comes first. */
+  size_t gpus = 0;
+  for (size_t i = 0; i < n; i++)
+    gpus += is_gpu(&devs[i]);
+  size_t group[64], ngroup = 0;
+  for (size_t i = 0; i < n && ngroup < 64; i++)
+    if (gpus ? is_gpu(&devs[i]) : 1) group[ngroup++] = i;
+  mupc_device_info got;
+  assert_int_equal(mupc_device_select_nth(NULL, 0, &got), MUPC_OK);
+  assert_true(got.is_default);
+  for (size_t k = 0; k < 2 * ngroup; k++) {
+    assert_int_equal(mupc_device_select_nth("", (int)k, &got), MUPC_OK);
+    assert_true(same_device(&got, &devs[group[k % ngroup]]));
+  }
+  /* MUPC_DEVICE stands in for a missing SPEC, as in mupc_device_select. */
+  assert_int_equal(setenv("MUPC_DEVICE", "cpu", 1), 0);
+  if (cpus > 0) {
+    /* Index cpus wraps to the first CPU. */
+    size_t first = 0;
+    while (!type_matches(&devs[first], "cpu"))
+      first++;
+    assert_int_equal(mupc_device_select_nth(NULL, (int)cpus, &got), MUPC_OK);
+    assert_true(same_device(&got, &devs[first]));
+  } else {
+    assert_int_equal(mupc_device_select_nth(NULL, 0, &got), MUPC_ENODEVICE);
+    assert_non_null(strstr(mupc_errmsg(), "MUPC_DEVICE"));
+  }
+  assert_int_equal(unsetenv("MUPC_DEVICE"), 0);
+  assert_int_equal(mupc_device_select_nth("cpu", -1, &got), MUPC_EINVAL);
+  free(devs);
+}
+
 static void test_ctx_on_each_implementation(void **state) {
   (void)state;
   const char *specs[4];
@@ -355,6 +450,7 @@ int main(void) {
       cmocka_unit_test(test_spec_implementation_names),
       cmocka_unit_test(test_env_fallback),
       cmocka_unit_test(test_bad_specs),
+      cmocka_unit_test(test_select_nth),
       cmocka_unit_test(test_ctx_on_each_implementation),
   };
   return cmocka_run_group_tests(tests, clear_env, NULL);

@@ -1,7 +1,9 @@
 /* Programs: a build failure surfaces the compiler's log, good programs are
  * cached per (source, options), carry the device defines, and compute the
- * right numbers on every OpenCL implementation present. */
+ * right numbers on every OpenCL implementation present; kernel arguments
+ * set through launch.c's helper, and its errors. */
 #include "internal.h"
+#include "net.h" /* MUPC__ARGS */
 #include "testdev.h"
 
 #include <setjmp.h>
@@ -160,6 +162,34 @@ static void test_programs_run(void **state) {
   each_device(run);
 }
 
+/* Kernel arguments through MUPC__ARGS: a run from any index, and a
+ * failure that names the kernel and the argument. */
+static void kernel_args(mupc_ctx *ctx) {
+  cl_program prog = NULL;
+  assert_int_equal(mupc__program_from_source(ctx, good_source, "-DOFFSET=1.0f", &prog), MUPC_OK);
+  cl_int err;
+  cl_kernel k = clCreateKernel(prog, "axpb", &err);
+  assert_int_equal(err, CL_SUCCESS);
+  cl_mem x = NULL;
+  assert_int_equal(mupc__buffer_alloc(ctx, 16 * sizeof(float), &x), MUPC_OK);
+  assert_int_equal(MUPC__ARGS(k, 0, MUPC__MEM(x), MUPC__MEM(x), MUPC__FLOAT(3.0f)), MUPC_OK);
+  assert_int_equal(MUPC__ARGS(k, 2, MUPC__FLOAT(2.0f)), MUPC_OK);
+  /* axpb has three arguments: index 3 does not exist. */
+  assert_int_equal(MUPC__ARGS(k, 2, MUPC__FLOAT(2.0f), MUPC__FLOAT(1.0f)), CL_INVALID_ARG_INDEX);
+  assert_non_null(strstr(mupc_errmsg(), "clSetKernelArg(axpb, argument 3)"));
+  assert_null(strchr(mupc_errmsg(), '\n'));
+  /* A buffer handle where a float goes: the sizes differ. */
+  assert_int_equal(MUPC__ARGS(k, 1, MUPC__MEM(x), MUPC__MEM(x)), CL_INVALID_ARG_SIZE);
+  assert_non_null(strstr(mupc_errmsg(), "clSetKernelArg(axpb, argument 2)"));
+  mupc__buffer_free(ctx, &x, 16 * sizeof(float));
+  clReleaseKernel(k);
+}
+
+static void test_kernel_args(void **state) {
+  (void)state;
+  each_device(kernel_args);
+}
+
 static void missing_file(mupc_ctx *ctx) {
   const char *names[] = {"nosuch.cl"};
   cl_program prog = NULL;
@@ -188,6 +218,7 @@ int main(void) {
       cmocka_unit_test(test_programs_are_cached),
       cmocka_unit_test(test_programs_run),
       cmocka_unit_test(test_missing_kernel_file),
+      cmocka_unit_test(test_kernel_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

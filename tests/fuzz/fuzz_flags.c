@@ -1,5 +1,6 @@
-/* Fuzzes the CLI's flag parsing: the shared model flags of
- * src/cli/netflags.c through getopt_long, as every subcommand runs them,
+/* Fuzzes the CLI's flag parsing: the model flags that src/cli/netflags.c
+ * makes from the library's parameter table, through getopt_long as every
+ * subcommand runs them,
  * and the strict number parsers of src/cli/cli_util.c on every word.
  *
  * Input: argv words separated by newlines or NULs (so a word may hold
@@ -23,7 +24,7 @@
 enum { MAX_WORDS = 64, MAX_WORD = 256 };
 
 /* A subcommand's own flags, one per parser kind, as bench and train have
- * them; the net rows of the parameter table are appended by cli_param_options. */
+ * them; the table's flags are appended by cli_param_options. */
 enum { O_STEPS = 's', O_RATIO = 'r', O_BUDGET = 'b', O_LIMIT = 'l', O_QUIET = 'q', O_NAME = 'n' };
 static const struct option own[] = {
     {"steps", required_argument, NULL, O_STEPS},   {"ratio", required_argument, NULL, O_RATIO},
@@ -84,8 +85,11 @@ static void check_params(const mupc_net_params *p) {
   FUZZ_CHECK((unsigned)p->act < MUPC_ACT_COUNT && (unsigned)p->param < MUPC_PARAM_COUNT &&
                  (unsigned)p->loss < MUPC_LOSS_COUNT && (unsigned)p->optim < MUPC_OPTIM_COUNT &&
                  (unsigned)p->activity_optim < MUPC_AOPTIM_COUNT &&
-                 (unsigned)p->algo < MUPC_ALGO_COUNT,
+                 (unsigned)p->algo < MUPC_ALGO_COUNT && (unsigned)p->rng < MUPC_RNG_COUNT,
              "an enum out of range");
+  FUZZ_CHECK(p->adam_beta1 >= 0 && p->adam_beta1 < 1 && p->adam_beta2 >= 0 && p->adam_beta2 < 1 &&
+                 isfinite(p->adam_eps) && p->adam_eps > 0,
+             "Adam's constants out of range");
   FUZZ_CHECK((p->skips == 0 || p->skips == 1) && (p->wavefront == 0 || p->wavefront == 1),
              "a switch out of range");
   /* The library's own field checks must agree; only the size of the whole

@@ -1,0 +1,41 @@
+/* Enqueueing the library's own kernels: their arguments, 1-D launches and
+ * zero fills. Every enqueue of a network goes through here or gemm.c, which
+ * is what keeps its enqueue count (mupc_net_enqueue_count) exact. */
+#include "net.h"
+
+int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const cl_uint index = first + (cl_uint)i;
+    const cl_int err = clSetKernelArg(k, index, args[i].size, args[i].value);
+    if (err == CL_SUCCESS) continue;
+    /* Only a failure pays for asking the kernel its name. */
+    char name[64] = "?";
+    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    name[sizeof name - 1] = '\0';
+    return mupc__fail(err, "clSetKernelArg(%s, argument %u): %s", name, (unsigned)index,
+                      mupc_strerror(err));
+  }
+  return MUPC_OK;
+}
+
+int mupc__launch(mupc_net *net, cl_kernel k, size_t n) {
+  if (n == 0) return MUPC_OK;
+  const size_t local = net->wg;
+  const size_t global = (n + local - 1) / local * local;
+  cl_int err = clEnqueueNDRangeKernel(net->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
+  net->enqueues++;
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: kernel launch failed: %s", net->ctx->info.name, mupc_strerror(err));
+  return MUPC_OK;
+}
+
+int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n) {
+  if (n == 0) return MUPC_OK;
+  const float zero = 0.0f;
+  cl_int err = clEnqueueFillBuffer(net->ctx->queue, buf, &zero, sizeof zero, off * sizeof(float),
+                                   n * sizeof(float), 0, NULL, NULL);
+  net->enqueues++;
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", net->ctx->info.name, mupc_strerror(err));
+  return MUPC_OK;
+}

@@ -1,0 +1,27 @@
+/* The weight optimisers, one kernel over the flat parameter buffer: Adam
+ * with bias correction, and SGD; weight decay is added to the gradient
+ * (cl/optim.cl). */
+#include "net.h"
+
+#include <math.h>
+
+int mupc_net_update(mupc_net *net) {
+  const mupc_net_params *p = &net->p;
+  const int n = (int)net->n_params;
+  net->t++;
+  if (p->optim == MUPC_OPTIM_SGD) {
+    cl_kernel k = net->k.sgd_update;
+    MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__INT(n),
+                         MUPC__FLOAT(p->lr), MUPC__FLOAT(p->weight_decay)));
+    return mupc__launch(net, k, (size_t)n);
+  }
+  const float b1 = p->adam_beta1, b2 = p->adam_beta2;
+  const float c1 = (float)(1.0 / (1.0 - pow(b1, (double)net->t)));
+  const float c2 = (float)(1.0 / (1.0 - pow(b2, (double)net->t)));
+  cl_kernel k = net->k.adam_update;
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__MEM(net->adam_m),
+                       MUPC__MEM(net->adam_v), MUPC__INT(n), MUPC__FLOAT(p->lr), MUPC__FLOAT(b1),
+                       MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(p->weight_decay),
+                       MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
+  return mupc__launch(net, k, (size_t)n);
+}
