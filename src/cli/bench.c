@@ -192,12 +192,14 @@ static json_object *config_json(const mupc_net_params *p) {
   char v[64];
   for (size_t i = 0; i < mupc_params_count(); i++) {
     const mupc_param_info *row = mupc_params_info(i);
-    if (row->scope != MUPC_PSCOPE_NET || !row->key || mupc_params_get(p, row->name, v, sizeof v))
+    if (row->scope != MUPC_PSCOPE_NET || !row->key || (row->flags & MUPC_PFLAG_INTERNAL) ||
+        mupc_params_get(p, row->name, v, sizeof v))
       continue;
     const mupc_ptype t = row->type;
     json_object_object_add(cfg, row->key,
                            t == MUPC_PTYPE_BOOL    ? json_object_new_boolean(strcmp(v, "0") != 0)
                            : t == MUPC_PTYPE_FLOAT ? cli_json_float(strtof(v, NULL))
+                           : t == MUPC_PTYPE_U64   ? json_object_new_uint64(strtoull(v, NULL, 10))
                            : t == MUPC_PTYPE_ENUM  ? json_object_new_string(v)
                                                    : json_object_new_int64(strtoll(v, NULL, 10)));
   }

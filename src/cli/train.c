@@ -90,8 +90,7 @@ typedef struct run {
   mupc_train_opts o;
   const char *device, *metrics_path, *init, *resume;
   int gemm, quiet, help;
-  mupc_checkpoint *ck;     /* --resume's */
-  char dir[MUPC_PATH_MAX]; /* the data directory as given (the trainer's is absolute) */
+  mupc_checkpoint *ck; /* --resume's */
   mupc_dataset train, test;
   mupc_ctx *ctx;
   mupc_net *net;
@@ -175,19 +174,18 @@ static int check_ranks(run *r) {
 }
 
 static int load_data(run *r) {
-  memcpy(r->dir, r->o.data_dir, sizeof r->dir);
   /* A resumed run's labels must fit the checkpoint's outputs; the options
    * (and so the checkpoint) keep what the flags said. */
   mupc_data_opts d = r->o.data;
   if (r->resume) d.classes = r->p.output_dim;
-  int code = cli_load_data(CMD, r->dir, &d, &r->train, &r->test);
+  int code = cli_load_data(CMD, r->o.data_dir, &d, &r->train, &r->test);
   if (code) return code;
   r->o.data.format = d.format;
   if (!r->resume) r->p.input_dim = r->train.dim, r->p.output_dim = r->train.classes;
   if (r->p.batch <= r->train.count) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_USAGE, CMD,
                    "--batch: %d is larger than the training set (%d samples in %s)", r->p.batch,
-                   r->train.count, r->dir);
+                   r->train.count, r->o.data_dir);
 }
 
 static int build(run *r) {
@@ -248,7 +246,7 @@ static void print_header(const run *r) {
           "mupc train: depth %d, width %d, %s, %s%s, %s loss, batch %d, T %d, steps %lld to "
           "%lld (%lld per epoch)\n",
           mupc_algo_name(p->algo), dev->name, dev->platform, r->train.count, r->test.count,
-          r->dir, p->depth, p->width, mupc_act_name(p->act), mupc_param_name(p->param),
+          r->o.data_dir, p->depth, p->width, mupc_act_name(p->act), mupc_param_name(p->param),
           p->skips ? "" : " no skips", mupc_loss_name(p->loss), p->batch, p->infer_steps,
           (long long)r->first_step, (long long)mupc_trainer_total_steps(r->tr),
           (long long)mupc_trainer_steps_per_epoch(r->tr));
