@@ -3,6 +3,7 @@
 
 #include "mupc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +78,13 @@ int testdev_specs(const char *specs[], int max) {
     }
   }
   return missing ? -1 : n;
+}
+
+double testdev_rel_diff(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    num = fmax(num, fabs((double)a[i] - b[i]));
+    den = fmax(den, fabs((double)b[i]));
+  }
+  return num / den;
 }

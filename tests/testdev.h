@@ -9,4 +9,10 @@
  * prints which and returns -1: a CI run must never pass by skipping. */
 int testdev_specs(const char *specs[], int max);
 
+#include <stddef.h>
+
+/* max|a − b| / max|b| over n values: how far two devices', or two runs',
+ * tensors are apart, relative to the tensor's scale. */
+double testdev_rel_diff(const float *a, const float *b, size_t n);
+
 #endif

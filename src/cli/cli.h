@@ -45,6 +45,18 @@ int cli_exit_code(int status);
  * compiler's build log after it. Returns cli_exit_code(status). */
 int cli_report(const char *cmd, int status, const mupc_ctx *ctx);
 
+/* A failed library call whose message (mupc_errmsg(), which names the
+ * file) belongs to a flag: "mupc <cmd>: <flag>: <message>". Returns
+ * cli_exit_code(status). */
+int cli_flag_error(const char *cmd, const char *flag, int status);
+
+/* The training and test split of dir (on failure a line naming --data),
+ * the test set's labels checked against the training set's class count
+ * and the sample sizes against each other. d's AUTO format is resolved in
+ * place, so that a checkpoint records what was read. */
+int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
+                  mupc_dataset *test);
+
 struct option;
 struct json_object;
 
@@ -81,10 +93,12 @@ int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_ran
 /* --gemm auto|clblast|host: *out is the mupc_gemm, else CLI_EXIT_USAGE
  * naming the choices. */
 int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out);
-/* Applies a parsed --gemm to ctx (gemm < 0: not given, the library's choice,
- * which MUPC_GEMM may set); a provider the device cannot use is a usage
- * error that says why. */
-int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm);
+/* A context on the device spec selects (NULL: MUPC_DEVICE or the default)
+ * or, with nth >= 0 (an MPI rank's index on its machine), on device nth of
+ * those spec matches; then the parsed --gemm (gemm < 0: not given, the
+ * library's choice, which MUPC_GEMM may set), where a provider the device
+ * cannot use is a usage error that says why. */
+int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx **ctx);
 /* "clblast", or "host (OpenBLAS ..., 2 threads; native kernel)". */
 void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n);
 #define CLI_GEMM_HELP                                                                    \

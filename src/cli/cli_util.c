@@ -29,17 +29,10 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
 
 int cli_exit_code(int status) {
   switch (status) {
-  case MUPC_OK:
-    return CLI_EXIT_OK;
-  case MUPC_EINVAL:
-  case MUPC_ENOPLATFORM:
-  case MUPC_ENODEVICE:
-  case MUPC_EIO:
-  case MUPC_EFORMAT:
-  case MUPC_ESHAPE:
-    return CLI_EXIT_USAGE;
-  default:
-    return CLI_EXIT_FAIL;
+  case MUPC_OK: return CLI_EXIT_OK;
+  case MUPC_EINVAL: case MUPC_ENOPLATFORM: case MUPC_ENODEVICE: case MUPC_EIO: case MUPC_EFORMAT:
+  case MUPC_ESHAPE: return CLI_EXIT_USAGE;
+  default: return CLI_EXIT_FAIL;
   }
 }
 
@@ -53,6 +46,26 @@ int cli_report(const char *cmd, int status, const mupc_ctx *ctx) {
     if (n && log[n - 1] != '\n') fputc('\n', stderr);
   }
   return cli_exit_code(status);
+}
+
+int cli_flag_error(const char *cmd, const char *flag, int status) {
+  return cli_error(cli_exit_code(status), cmd, "%s: %s", flag, mupc_errmsg());
+}
+
+int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
+                  mupc_dataset *test) {
+  int st = d->format ? MUPC_OK : mupc_data_detect(dir, &d->format);
+  mupc_data_opts t = *d;
+  if (!st) st = mupc_dataset_load(dir, 1, d, train);
+  /* A test set may miss the rarest class; the training set decides. */
+  t.classes = train->classes;
+  if (!st) st = mupc_dataset_load(dir, 0, &t, test);
+  if (st) return cli_flag_error(cmd, "--data", st);
+  if (test->dim == train->dim) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, cmd,
+                   "--data: %s: test samples have %d values (%dx%d) but training samples %d "
+                   "(%dx%d)",
+                   dir, test->dim, test->rows, test->cols, train->dim, train->rows, train->cols);
 }
 
 /* strtoll and strtod skip leading blanks and accept an empty tail; a flag
@@ -281,14 +294,9 @@ void cli_format_bytes(uint64_t bytes, char *dst, size_t n) {
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double v = (double)bytes;
   size_t u = 0;
-  while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-    v /= 1024.0;
-    u++;
-  }
-  if (u == 0)
-    snprintf(dst, n, "%" PRIu64 " B", bytes);
-  else
-    snprintf(dst, n, "%.1f %s", v, units[u]);
+  for (; v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]; u++) v /= 1024.0;
+  if (u == 0) snprintf(dst, n, "%" PRIu64 " B", bytes);
+  else snprintf(dst, n, "%.1f %s", v, units[u]);
 }
 
 double cli_seconds(void) {
@@ -316,12 +324,17 @@ int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out
   return CLI_EXIT_OK;
 }
 
-int cli_set_gemm(const char *cmd, const char *flag, mupc_ctx *ctx, int gemm) {
-  if (gemm < 0) return CLI_EXIT_OK;
-  const int st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
-  return st ? cli_error(cli_exit_code(st), cmd, "%s %s: %s", flag, mupc_gemm_name((mupc_gemm)gemm),
-                        mupc_errmsg())
-            : CLI_EXIT_OK;
+int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx **ctx) {
+  char pick[32];
+  mupc_device_info d;
+  int st = nth < 0 ? MUPC_OK : mupc_device_select_nth(spec, nth, &d);
+  if (!st && nth >= 0) snprintf(pick, sizeof pick, "%d:%d", d.platform_index, d.device_index);
+  if (!st) st = mupc_ctx_init(ctx, nth < 0 ? spec : pick);
+  if (st) return cli_report(cmd, st, *ctx);
+  if (gemm >= 0 && (st = mupc_ctx_set_gemm(*ctx, (mupc_gemm)gemm)))
+    return cli_error(cli_exit_code(st), cmd, "--gemm %s: %s", mupc_gemm_name((mupc_gemm)gemm),
+                     mupc_errmsg());
+  return CLI_EXIT_OK;
 }
 
 void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n) {

@@ -1,9 +1,7 @@
 /* mupc compare: the identical training job on several OpenCL devices (same
  * seed, initial weights and batches), compared for speed and for numerical
  * agreement with the first device. */
-#include "batches.h"
 #include "cli.h"
-#include "evaluate.h"
 #include "netflags.h"
 
 #include <getopt.h>
@@ -15,41 +13,23 @@
 
 #define CMD "compare"
 #define MAX_DEVICES 32
+#define ROWS (CLI_ROWS_NET | CLI_ROWS_TRAIN)
 
-enum {
-  O_DEVICES = 1,
-  O_STEPS,
-  O_DATA,
-  O_NORM,
-  O_FORMAT,
-  O_LABEL,
-  O_CLASSES,
-  O_NO_SHUFFLE,
-  O_JSON,
-  O_MARKDOWN,
-  O_GEMM,
-  O_HELP
-};
+enum { O_DEVICES = 1, O_JSON, O_MARKDOWN, O_GEMM, O_HELP };
 
 static const struct option own[] = {
-    {"devices", required_argument, NULL, O_DEVICES}, {"steps", required_argument, NULL, O_STEPS},
-    {"data", required_argument, NULL, O_DATA},       {"norm", required_argument, NULL, O_NORM},
-    {"format", required_argument, NULL, O_FORMAT},   {"label", required_argument, NULL, O_LABEL},
-    {"classes", required_argument, NULL, O_CLASSES}, {"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
-    {"json", no_argument, NULL, O_JSON},
+    {"devices", required_argument, NULL, O_DEVICES}, {"json", no_argument, NULL, O_JSON},
     {"markdown", no_argument, NULL, O_MARKDOWN},     {"gemm", required_argument, NULL, O_GEMM},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0}};
+    {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0}};
 
 typedef struct options {
   mupc_net_params p;
+  mupc_train_opts o; /* the data, its order and the steps */
   char specs[MAX_DEVICES][128];
   int nspecs;
   int gemm[MAX_DEVICES]; /* -1: --gemm's (or the library's) choice */
   int default_gemm;      /* --gemm, -1 if not given */
-  int steps, shuffle, json, markdown;
-  const char *data;
-  mupc_data_opts dopts;
+  int json, markdown;
 } options;
 
 typedef struct row {
@@ -62,29 +42,28 @@ typedef struct row {
   size_t nweights;
 } row;
 
-static void help(const mupc_net_params *p) {
-  printf("usage: mupc compare --devices all|SPEC[@P],SPEC[@P],... [train flags] [--steps S]\n"
-         "                    [--gemm P] [--data DIR] [data flags] [--no-shuffle]\n"
-         "                    [--json|--markdown]\n\n"
-         "Runs the identical training job on each device in turn: same seed, same initial\n"
-         "weights, same batches in the same order. One row per device: platform, device,\n"
-         "driver, median seconds per step, GFLOP/s (dense count), final training loss, final\n"
-         "test accuracy, and agreement with the first device: the largest relative\n"
-         "difference of the final weights (max|a-b| / max|b| over every weight) and of the\n"
-         "per-step loss curve. A device that fails gets its row with the error.\n\n"
-         "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
-         "                   (P:D, cpu, gpu, or part of a platform/vendor/device name), each\n"
-         "                   with @clblast, @host or @auto to choose its GEMM provider: the\n"
-         "                   same device may appear twice, e.g. pocl@clblast,pocl@host\n"
-         "  --gemm P         GEMM provider of the SPECs without @ (default: MUPC_GEMM, else\n"
-         "                   auto: the host BLAS on CPU devices, CLBlast elsewhere)\n"
-         "  --steps S        training steps on each device (default 20)\n"
-         "  --data DIR       a data set directory (default %s)\n" DATA_FLAGS_HELP
-         "  --no-shuffle     batches in file order\n"
-         "  --json           {\"rows\": [...]}\n"
-         "  --markdown       a markdown table\n\n",
-         DATA_DEFAULT_DIR);
-  cli_net_flags_help(stdout, p);
+static void help(void) {
+  fputs("usage: mupc compare --devices all|SPEC[@P],SPEC[@P],... [train flags] [--steps S]\n"
+        "                    [--gemm P] [--data DIR] [data flags] [--no-shuffle]\n"
+        "                    [--json|--markdown]\n\n"
+        "Runs the identical training job on each device in turn: same seed, same initial\n"
+        "weights, same batches in the same order. One row per device: platform, device,\n"
+        "driver, median seconds per step, GFLOP/s (dense count), final training loss, final\n"
+        "test accuracy, and agreement with the first device: the largest relative\n"
+        "difference of the final weights (max|a-b| / max|b| over every weight) and of the\n"
+        "per-step loss curve. A device that fails gets its row with the error.\n\n"
+        "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
+        "                   (P:D, cpu, gpu, or part of a platform/vendor/device name), each\n"
+        "                   with @clblast, @host or @auto to choose its GEMM provider: the\n"
+        "                   same device may appear twice, e.g. pocl@clblast,pocl@host\n"
+        "  --gemm P         GEMM provider of the SPECs without @ (default: MUPC_GEMM, else\n"
+        "                   auto: the host BLAS on CPU devices, CLBlast elsewhere)\n"
+        "  --json           {\"rows\": [...]}\n"
+        "  --markdown       a markdown table\n"
+        "The flags of 'mupc train' below set the job; here --steps is 20 unless given, and\n"
+        "nothing is evaluated before the end or saved.\n\n",
+        stdout);
+  cli_params_help(stdout, ROWS);
 }
 
 static int parse_devices(const char *arg, options *o) {
@@ -120,20 +99,13 @@ static int parse_devices(const char *arg, options *o) {
 }
 
 static int parse_args(int argc, char **argv, options *o, int *want_help) {
-  struct option *opts = cli_net_options(own);
+  struct option *opts = cli_param_options(own, ROWS);
   if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   int opt, rc = 0;
   while (!rc && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (cli_net_flag(CMD, opt, optarg, &o->p, &rc)) continue;
+    if (cli_param_flag(CMD, opt, optarg, &o->p, &o->o, &rc)) continue;
     switch (opt) {
     case O_DEVICES: rc = parse_devices(optarg, o); break;
-    case O_STEPS: rc = cli_parse_int(CMD, "--steps", optarg, 1, 100000000, &o->steps); break;
-    case O_DATA: o->data = optarg; break;
-    case O_NORM: rc = data_parse_norm(CMD, optarg, &o->dopts); break;
-    case O_FORMAT: rc = data_parse_format(CMD, optarg, &o->dopts); break;
-    case O_LABEL: rc = data_parse_label(CMD, optarg, &o->dopts); break;
-    case O_CLASSES: rc = cli_parse_int(CMD, "--classes", optarg, 1, INT32_MAX, &o->dopts.classes); break;
-    case O_NO_SHUFFLE: o->shuffle = 0; break;
     case O_JSON: o->json = 1; break;
     case O_MARKDOWN: o->markdown = 1; break;
     case O_GEMM: rc = cli_parse_gemm(CMD, "--gemm", optarg, &o->default_gemm); break;
@@ -157,35 +129,24 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
 /* Every weight of the network, layer after layer. */
 static int read_weights(mupc_net *net, row *r) {
   const int L = mupc_net_get_params(net)->depth;
-  size_t total = 0;
-  for (int l = 0; l < L; l++) total += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-  r->weights = malloc(total * sizeof *r->weights);
-  if (!r->weights) return MUPC_ENOMEM;
-  r->nweights = total;
-  size_t off = 0;
-  for (int l = 0; l < L; l++) {
-    int st = mupc_net_read(net, MUPC_T_WEIGHT, l, r->weights + off);
-    if (st) return st;
-    off += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-  }
-  return MUPC_OK;
+  for (int l = 0; l < L; l++) r->nweights += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
+  float *at = r->weights = malloc(r->nweights * sizeof *r->weights);
+  int st = at ? MUPC_OK : MUPC_ENOMEM;
+  for (int l = 0; l < L && !st; at += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l++))
+    st = mupc_net_read(net, MUPC_T_WEIGHT, l, at);
+  return st;
 }
 
-/* The job on one device; a failure is recorded in the row, not returned. */
-static void run_device(const options *o, int gemm, const mupc_dataset *train,
+/* The job on one device (steps of the trainer, then the test set); a
+ * failure is recorded in the row, not returned. */
+static void run_device(const options *o, int steps, int gemm, const mupc_dataset *train,
                        const mupc_dataset *test, row *r) {
   mupc_ctx *ctx = NULL;
   mupc_net *net = NULL;
-  batches b;
-  double *secs = malloc((size_t)o->steps * sizeof *secs);
-  r->losses = malloc((size_t)o->steps * sizeof *r->losses);
-  int st = (secs && r->losses) ? batches_init(&b, train, o->p.batch, o->p.seed, o->p.rng, o->shuffle)
-                               : MUPC_ENOMEM;
-  if (st) {
-    snprintf(r->error, sizeof r->error, "%s", mupc_strerror(st));
-    goto DONE;
-  }
-  st = mupc_ctx_init(&ctx, r->spec);
+  mupc_trainer *tr = NULL;
+  double *secs = malloc((size_t)steps * sizeof *secs);
+  r->losses = malloc((size_t)steps * sizeof *r->losses);
+  int st = secs && r->losses ? mupc_ctx_init(&ctx, r->spec) : MUPC_ENOMEM;
   if (!st) {
     const mupc_device_info *d = mupc_ctx_device(ctx);
     snprintf(r->platform, sizeof r->platform, "%s", d->platform);
@@ -194,17 +155,17 @@ static void run_device(const options *o, int gemm, const mupc_dataset *train,
     if (gemm >= 0) st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
     snprintf(r->gemm, sizeof r->gemm, "%s", mupc_gemm_name(mupc_ctx_gemm(ctx)));
     if (!st) st = mupc_net_init(&net, ctx, &o->p);
+    if (!st) st = mupc_trainer_init(&tr, net, train, NULL, &o->o);
   }
-  for (int s = 0; s < o->steps && !st; s++) {
-    batches_gather(&b, s);
-    mupc_step_stats stats;
+  for (int s = 0; s < steps && !st; s++) {
+    mupc_train_metrics m;
     const double t0 = cli_seconds();
-    st = mupc_net_train_step(net, b.x, b.y, &stats);
+    st = mupc_trainer_step(tr, &m);
     secs[s] = cli_seconds() - t0;
-    r->losses[s] = stats.train_loss;
+    r->losses[s] = m.train_loss;
   }
-  eval_result ev = {0};
-  if (!st) st = eval_dataset(net, test, &ev);
+  mupc_eval_result ev = {0};
+  if (!st) st = mupc_evaluate(net, test, &ev);
   if (!st) st = read_weights(net, r);
   if (st) {
     snprintf(r->error, sizeof r->error, "%s", *mupc_errmsg() ? mupc_errmsg() : mupc_strerror(st));
@@ -212,14 +173,13 @@ static void run_device(const options *o, int gemm, const mupc_dataset *train,
       size_t used = strlen(r->error);
       snprintf(r->error + used, sizeof r->error - used, ": %s", mupc_ctx_build_log(ctx));
     }
-    goto DONE;
+  } else {
+    r->train_loss = r->losses[steps - 1];
+    r->test_acc = ev.acc;
+    r->sec_median = cli_median(secs, steps);
+    r->gflops = mupc_net_dense_flops_per_step(&o->p) / r->sec_median * 1e-9;
   }
-  r->train_loss = r->losses[o->steps - 1];
-  r->test_acc = ev.acc;
-  r->sec_median = cli_median(secs, o->steps);
-  r->gflops = mupc_net_dense_flops_per_step(&o->p) / r->sec_median * 1e-9;
-DONE:
-  batches_free(&b);
+  mupc_trainer_free(tr);
   mupc_net_free(net);
   mupc_ctx_free(ctx);
   free(secs);
@@ -254,8 +214,6 @@ static void agreement(row *rows, int n, int steps) {
   }
 }
 
-static json_object *num_or_null(double v) { return cli_json_double(v); }
-
 static void print_json(const row *rows, int n) {
   json_object *root = json_object_new_object(), *arr = json_object_new_array();
   for (int i = 0; i < n; i++) {
@@ -267,13 +225,14 @@ static void print_json(const row *rows, int n) {
     json_object_object_add(o, "device", json_object_new_string(r->device));
     json_object_object_add(o, "driver", json_object_new_string(r->driver));
     json_object_object_add(o, "gemm", r->gemm[0] ? json_object_new_string(r->gemm) : NULL);
-    json_object_object_add(o, "seconds_per_step_median", ok ? num_or_null(r->sec_median) : NULL);
-    json_object_object_add(o, "gflops_dense", ok ? num_or_null(r->gflops) : NULL);
+    json_object_object_add(o, "seconds_per_step_median",
+                           ok ? cli_json_double(r->sec_median) : NULL);
+    json_object_object_add(o, "gflops_dense", ok ? cli_json_double(r->gflops) : NULL);
     /* The loss is a float from the device: its shortest form as a float. */
     json_object_object_add(o, "final_train_loss", ok ? cli_json_float((float)r->train_loss) : NULL);
-    json_object_object_add(o, "final_test_acc", ok ? num_or_null(r->test_acc) : NULL);
-    json_object_object_add(o, "max_rel_weight_diff", num_or_null(r->weight_diff));
-    json_object_object_add(o, "max_rel_loss_diff", num_or_null(r->loss_diff));
+    json_object_object_add(o, "final_test_acc", ok ? cli_json_double(r->test_acc) : NULL);
+    json_object_object_add(o, "max_rel_weight_diff", cli_json_double(r->weight_diff));
+    json_object_object_add(o, "max_rel_loss_diff", cli_json_double(r->loss_diff));
     json_object_object_add(o, "error", ok ? NULL : json_object_new_string(r->error));
     json_object_array_add(arr, o);
   }
@@ -298,13 +257,13 @@ static void print_rows(const row *rows, int n, int markdown) {
              markdown ? " |" : "");
     else
       printf("%s%.4f s%s%.2f%s%.6f%s%.2f%%%s%.2e%s%.2e%s-%s\n", sep, r->sec_median, sep, r->gflops,
-             sep, r->train_loss, sep, 100 * r->test_acc, sep, r->weight_diff, sep, r->loss_diff, sep,
+             sep, r->train_loss, sep, 100 * r->test_acc, sep, r->weight_diff, sep, r->loss_diff,
+             sep,
              markdown ? " |" : "");
   }
   if (!markdown)
     puts("(columns: platform, device, driver, GEMM provider, s/step, GFLOP/s, final train loss, "
-         "test acc, "
-         "max rel weight diff, max rel loss diff, error; diffs against the first device "
+         "test acc, max rel weight diff, max rel loss diff, error; diffs against the first device "
          "that ran)");
 }
 
@@ -312,41 +271,40 @@ int cli_compare(int argc, char **argv) {
   options o;
   memset(&o, 0, sizeof o);
   o.p = mupc_net_default_params();
-  o.steps = 20;
-  o.shuffle = 1;
-  o.data = DATA_DEFAULT_DIR;
-  o.dopts = data_default_opts();
+  o.o = mupc_train_default_opts();
+  o.o.steps = 20;
   o.default_gemm = -1;
   for (int i = 0; i < MAX_DEVICES; i++) o.gemm[i] = -1;
   int want_help = 0;
   int rc = parse_args(argc, argv, &o, &want_help);
-  if (rc) return rc;
-  if (want_help) {
-    help(&o.p);
-    return CLI_EXIT_OK;
+  if (rc || want_help) {
+    if (want_help) help();
+    return rc;
   }
+  o.o.eval_every = o.o.save_every = 0;
   mupc_dataset train = {0}, test = {0};
-  rc = data_load_both(CMD, "--data", o.data, &o.dopts, &train, &test);
+  rc = cli_load_data(CMD, o.o.data_dir, &o.o.data, &train, &test);
   if (!rc && train.count < o.p.batch)
     rc = cli_error(CLI_EXIT_USAGE, CMD, "--batch %d: larger than the %d training samples in %s",
-                   o.p.batch, train.count, o.data);
+                   o.p.batch, train.count, o.o.data_dir);
   o.p.input_dim = train.dim;
   o.p.output_dim = train.classes;
+  const int steps = o.o.epochs ? o.o.epochs * (train.count / o.p.batch) : (int)o.o.steps;
   row *rows = rc ? NULL : calloc((size_t)o.nspecs, sizeof *rows);
   if (!rc && !rows) rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  int failed = 0;
   for (int i = 0; !rc && i < o.nspecs; i++) {
     snprintf(rows[i].spec, sizeof rows[i].spec, "%s", o.specs[i]);
     if (!o.json && !o.markdown) fprintf(stderr, "compare: running on %s ...\n", o.specs[i]);
-    run_device(&o, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
+    run_device(&o, steps, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
+    failed += rows[i].error[0] != 0;
   }
   if (!rc) {
-    agreement(rows, o.nspecs, o.steps);
+    agreement(rows, o.nspecs, steps);
     if (o.json)
       print_json(rows, o.nspecs);
     else
       print_rows(rows, o.nspecs, o.markdown);
-    int failed = 0;
-    for (int i = 0; i < o.nspecs; i++) failed += rows[i].error[0] != 0;
     if (failed == o.nspecs) rc = CLI_EXIT_FAIL;
   }
   for (int i = 0; rows && i < o.nspecs; i++) {

@@ -25,144 +25,89 @@ static void help(void) {
         stdout);
 }
 
-enum {
-  COL_DEFAULT,
-  COL_INDEX,
-  COL_PLATFORM,
-  COL_DEVICE,
-  COL_TYPE,
-  COL_VENDOR,
-  COL_CU,
-  COL_MEM,
-  COL_WG,
-  COL_CLC,
-  COL_DRIVER,
-  NCOLS
-};
-
+/* The table's columns: title, and whether numbers align right. */
+enum { NCOLS = 11, CELL = 160 };
 static const struct {
   const char *title;
-  int right; /* numbers align right */
+  int right;
 } columns[NCOLS] = {
     {"", 0},   {"P:D", 0},    {"PLATFORM", 0}, {"DEVICE", 0},   {"TYPE", 0},   {"VENDOR", 0},
     {"CU", 1}, {"MEMORY", 1}, {"MAX WG", 1},   {"OPENCL C", 0}, {"DRIVER", 0},
 };
 
 typedef struct row {
-  char cell[NCOLS][160];
+  char cell[NCOLS][CELL];
 } row;
 
 static void fill_row(const mupc_device_info *d, row *r) {
-  snprintf(r->cell[COL_DEFAULT], sizeof r->cell[0], "%s", d->is_default ? "*" : "");
-  snprintf(r->cell[COL_INDEX], sizeof r->cell[0], "%d:%d", d->platform_index, d->device_index);
-  snprintf(r->cell[COL_PLATFORM], sizeof r->cell[0], "%s", d->platform);
-  snprintf(r->cell[COL_DEVICE], sizeof r->cell[0], "%s", d->name);
-  snprintf(r->cell[COL_TYPE], sizeof r->cell[0], "%s", d->type);
-  snprintf(r->cell[COL_VENDOR], sizeof r->cell[0], "%s", d->vendor);
-  snprintf(r->cell[COL_CU], sizeof r->cell[0], "%u", d->compute_units);
-  cli_format_bytes(d->global_mem_bytes, r->cell[COL_MEM], sizeof r->cell[0]);
-  snprintf(r->cell[COL_WG], sizeof r->cell[0], "%zu", d->max_work_group_size);
-  snprintf(r->cell[COL_CLC], sizeof r->cell[0], "%s", d->opencl_c_version);
-  snprintf(r->cell[COL_DRIVER], sizeof r->cell[0], "%s", d->driver_version);
+  snprintf(r->cell[0], CELL, "%s", d->is_default ? "*" : "");
+  snprintf(r->cell[1], CELL, "%d:%d", d->platform_index, d->device_index);
+  const char *text[] = {d->platform, d->name, d->type, d->vendor};
+  for (int c = 2; c < 6; c++) snprintf(r->cell[c], CELL, "%s", text[c - 2]);
+  snprintf(r->cell[6], CELL, "%u", d->compute_units);
+  cli_format_bytes(d->global_mem_bytes, r->cell[7], CELL);
+  snprintf(r->cell[8], CELL, "%zu", d->max_work_group_size);
+  snprintf(r->cell[9], CELL, "%s", d->opencl_c_version);
+  snprintf(r->cell[10], CELL, "%s", d->driver_version);
   /* An empty cell would shift the eye to the next column. */
-  for (int c = COL_PLATFORM; c < NCOLS; c++)
-    if (!r->cell[c][0]) snprintf(r->cell[c], sizeof r->cell[0], "-");
+  for (int c = 2; c < NCOLS; c++)
+    if (!r->cell[c][0]) snprintf(r->cell[c], CELL, "-");
 }
 
-static void print_line(const char *const cells[NCOLS], const size_t width[NCOLS]) {
+/* Row -1 is the titles. No padding after the last column: no trailing blanks. */
+static void print_line(const row *rows, int i, const size_t width[NCOLS]) {
   for (int c = 0; c < NCOLS; c++) {
-    const char *sep = c ? "  " : "";
-    /* No padding after the last column: no trailing blanks. */
-    if (c == NCOLS - 1)
-      printf("%s%s\n", sep, cells[c]);
-    else if (columns[c].right)
-      printf("%s%*s", sep, (int)width[c], cells[c]);
-    else
-      printf("%s%-*s", sep, (int)width[c], cells[c]);
+    const char *cell = i < 0 ? columns[c].title : rows[i].cell[c];
+    const int w = c == NCOLS - 1 ? 0 : (int)width[c];
+    printf(columns[c].right ? "%s%*s" : "%s%-*s", c ? "  " : "", w, cell);
   }
+  putchar('\n');
 }
 
 static int print_table(const mupc_device_info *devs, size_t n, int footnote) {
   row *rows = malloc(n * sizeof *rows);
   if (!rows) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   size_t width[NCOLS];
-  for (int c = 0; c < NCOLS; c++)
-    width[c] = strlen(columns[c].title);
-  width[COL_DEFAULT] = 1; /* rows line up whether or not the default is among them */
+  for (int c = 0; c < NCOLS; c++) width[c] = strlen(columns[c].title);
+  width[0] = 1; /* rows line up whether or not the default is among them */
   for (size_t i = 0; i < n; i++) {
     fill_row(&devs[i], &rows[i]);
-    for (int c = 0; c < NCOLS; c++) {
-      size_t w = strlen(rows[i].cell[c]);
-      if (w > width[c]) width[c] = w;
-    }
-  }
-  const char *cells[NCOLS];
-  for (int c = 0; c < NCOLS; c++)
-    cells[c] = columns[c].title;
-  print_line(cells, width);
-  for (size_t i = 0; i < n; i++) {
     for (int c = 0; c < NCOLS; c++)
-      cells[c] = rows[i].cell[c];
-    print_line(cells, width);
+      if (strlen(rows[i].cell[c]) > width[c]) width[c] = strlen(rows[i].cell[c]);
   }
+  for (int i = -1; i < (int)n; i++) print_line(rows, i, width);
   if (footnote) printf("\n* default: used when neither --device nor MUPC_DEVICE is given\n");
   free(rows);
   return CLI_EXIT_OK;
 }
 
-/* json-c returns NULL when out of memory; one check per object instead of
- * one per call. */
-static int add(json_object *obj, const char *key, json_object *val) {
-  if (!val) return -1;
-  if (json_object_object_add(obj, key, val)) {
-    json_object_put(val);
-    return -1;
-  }
-  return 0;
-}
-
 static json_object *device_json(const mupc_device_info *d) {
   json_object *o = json_object_new_object();
-  if (!o) return NULL;
   char index[32];
   snprintf(index, sizeof index, "%d:%d", d->platform_index, d->device_index);
-  int bad = add(o, "index", json_object_new_string(index));
-  bad |= add(o, "platform", json_object_new_string(d->platform));
-  bad |= add(o, "device", json_object_new_string(d->name));
-  bad |= add(o, "type", json_object_new_string(d->type));
-  bad |= add(o, "vendor", json_object_new_string(d->vendor));
-  bad |= add(o, "compute_units", json_object_new_int64(d->compute_units));
-  bad |= add(o, "global_mem_bytes", json_object_new_int64((int64_t)d->global_mem_bytes));
-  bad |= add(o, "max_work_group_size", json_object_new_int64((int64_t)d->max_work_group_size));
-  bad |= add(o, "opencl_c_version", json_object_new_string(d->opencl_c_version));
-  bad |= add(o, "driver_version", json_object_new_string(d->driver_version));
-  bad |= add(o, "default", json_object_new_boolean(d->is_default));
-  if (!bad) return o;
-  json_object_put(o);
-  return NULL;
+  const char *const keys[] = {"index", "platform", "device", "type", "vendor"};
+  const char *const text[] = {index, d->platform, d->name, d->type, d->vendor};
+  for (int i = 0; i < 5; i++) json_object_object_add(o, keys[i], json_object_new_string(text[i]));
+  json_object_object_add(o, "compute_units", json_object_new_int64(d->compute_units));
+  json_object_object_add(o, "global_mem_bytes",
+                         json_object_new_int64((int64_t)d->global_mem_bytes));
+  json_object_object_add(o, "max_work_group_size",
+                         json_object_new_int64((int64_t)d->max_work_group_size));
+  json_object_object_add(o, "opencl_c_version", json_object_new_string(d->opencl_c_version));
+  json_object_object_add(o, "driver_version", json_object_new_string(d->driver_version));
+  json_object_object_add(o, "default", json_object_new_boolean(d->is_default));
+  return o;
 }
 
 static int print_json(const mupc_device_info *devs, size_t n) {
-  const char *text = NULL;
   json_object *arr = json_object_new_array();
-  if (!arr) goto ERROR;
-  for (size_t i = 0; i < n; i++) {
-    json_object *o = device_json(&devs[i]);
-    if (!o) goto ERROR;
-    if (json_object_array_add(arr, o)) {
-      json_object_put(o);
-      goto ERROR;
-    }
-  }
+  for (size_t i = 0; i < n; i++) json_object_array_add(arr, device_json(&devs[i]));
   /* Keep "Mesa/X.org" readable: json-c escapes '/' unless told not to. */
-  text = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-  if (!text) goto ERROR;
-  printf("%s\n", text);
+  const char *text = json_object_to_json_string_ext(
+      arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+  if (text) printf("%s\n", text);
   json_object_put(arr);
-  return CLI_EXIT_OK;
-ERROR:
-  json_object_put(arr);
+  if (text) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_FAIL, CMD, "out of memory building the JSON output");
 }
 
@@ -177,17 +122,10 @@ int cli_devices(int argc, char **argv) {
   int json = 0;
   for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
     switch (c) {
-    case 'd':
-      spec = optarg;
-      break;
-    case 'j':
-      json = 1;
-      break;
-    case 'h':
-      help();
-      return CLI_EXIT_OK;
-    default:
-      return cli_bad_flag(CMD, argc, argv, options);
+    case 'd': spec = optarg; break;
+    case 'j': json = 1; break;
+    case 'h': help(); return CLI_EXIT_OK;
+    default: return cli_bad_flag(CMD, argc, argv, options);
     }
   }
   if (optind < argc)

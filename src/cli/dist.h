@@ -1,5 +1,5 @@
-/* Data-parallel runs under mpirun: which rank this process is, the
- * all-reduces training needs, and stopping every rank when one fails.
+/* Data-parallel runs under mpirun: which rank this process is, the sums a
+ * trainer's mupc_reduce needs, and stopping every rank when one fails.
  *
  * All of MPI lives in dist.c. Built without MPI (-Dmpi=disabled, or no MPI
  * found), or started without mpirun, every function here is the
@@ -13,30 +13,27 @@
 /* Joins the MPI job when this process was started by mpirun (Open MPI's,
  * or any PMI/PMIx launcher); otherwise stays a single rank without ever
  * calling MPI_Init, so a plain `mupc train` does not depend on an MPI
- * runtime being usable. Safe to call more than once. */
+ * runtime being usable. dist_finalize: MPI_Finalize if it joined. */
 void dist_init(void);
-/* MPI_Finalize when dist_init joined a job. */
 void dist_finalize(void);
 
 int dist_rank(void);
 int dist_size(void);
-/* Index of this rank among the ranks on its own machine. */
-int dist_local_rank(void);
-int dist_local_size(void);
+int dist_local_rank(void); /* among the ranks on this machine: its device */
 
-/* In place, over every rank: the sum of v (float or double), the largest
- * value of an int. MUPC_OK or MUPC_EIO (MPI's default error handler
- * usually aborts the job before that can happen). */
-int dist_sum_floats(float *v, size_t n);
-int dist_sum_doubles(double *v, size_t n);
+/* In place, over every rank: the sum of v (mupc_reduce's callbacks, arg
+ * unused), the largest int. MUPC_OK or MUPC_EIO (MPI's default error
+ * handler usually aborts the job before that can happen). */
+int dist_sum_floats(float *v, size_t n, void *arg);
+int dist_sum_doubles(double *v, size_t n, void *arg);
 int dist_max_int(int *v);
-
+/* This process's place in the job and the sums above, for a trainer. */
+mupc_reduce dist_reduce(void);
+/* Seconds spent in dist_sum_floats so far (the gradient all-reduce). */
+double dist_allreduce_seconds(void);
 /* Waits for every rank (mupc bench: so that the all-reduce it times is
  * the transfer, not one rank waiting for a slower one). */
 void dist_barrier(void);
-
-/* Seconds spent in dist_sum_floats so far (the gradient all-reduce). */
-double dist_allreduce_seconds(void);
 
 /* A rank that failed on its own (device, file) ends the whole job with
  * MPI_Abort, after its one-line error is out; the other ranks may be

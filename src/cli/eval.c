@@ -1,7 +1,5 @@
 /* mupc eval: test accuracy and loss of a model saved by `mupc train`. */
-#include "checkpoint.h"
 #include "cli.h"
-#include "evaluate.h"
 
 #include <getopt.h>
 #include <json-c/json.h>
@@ -41,46 +39,27 @@ typedef struct eval_opts {
 
 static int parse_args(int argc, char **argv, eval_opts *o) {
   enum { O_MODEL = 256, O_DATA, O_DEVICE, O_GEMM, O_BATCH, O_JSON };
-  static const struct option long_options[] = {
-      {"model", required_argument, NULL, O_MODEL},
-      {"data", required_argument, NULL, O_DATA},
-      {"device", required_argument, NULL, O_DEVICE},
-      {"gemm", required_argument, NULL, O_GEMM},
-      {"batch", required_argument, NULL, O_BATCH},
-      {"json", no_argument, NULL, O_JSON},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+  static const struct option options[] = {
+      {"model", required_argument, NULL, O_MODEL}, {"data", required_argument, NULL, O_DATA},
+      {"device", required_argument, NULL, O_DEVICE}, {"gemm", required_argument, NULL, O_GEMM},
+      {"batch", required_argument, NULL, O_BATCH},   {"json", no_argument, NULL, O_JSON},
+      {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
   };
-  memset(o, 0, sizeof *o);
-  o->gemm = -1;
-  int id, code;
-  while ((id = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+  *o = (eval_opts){.gemm = -1};
+  int id, code = CLI_EXIT_OK;
+  while (!code && !o->help && (id = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     switch (id) {
-    case 'h':
-      o->help = 1;
-      return CLI_EXIT_OK;
-    case O_MODEL:
-      o->model = optarg;
-      break;
-    case O_DATA:
-      o->data = optarg;
-      break;
-    case O_DEVICE:
-      o->device = optarg;
-      break;
-    case O_GEMM:
-      if ((code = cli_parse_gemm(CMD, "--gemm", optarg, &o->gemm))) return code;
-      break;
-    case O_BATCH:
-      if ((code = cli_parse_int(CMD, "--batch", optarg, 1, INT_MAX, &o->batch))) return code;
-      break;
-    case O_JSON:
-      o->json = 1;
-      break;
-    default:
-      return cli_bad_flag(CMD, argc, argv, long_options);
+    case 'h': o->help = 1; break;
+    case O_MODEL: o->model = optarg; break;
+    case O_DATA: o->data = optarg; break;
+    case O_DEVICE: o->device = optarg; break;
+    case O_GEMM: code = cli_parse_gemm(CMD, "--gemm", optarg, &o->gemm); break;
+    case O_BATCH: code = cli_parse_int(CMD, "--batch", optarg, 1, INT_MAX, &o->batch); break;
+    case O_JSON: o->json = 1; break;
+    default: code = cli_bad_flag(CMD, argc, argv, options); break;
     }
   }
+  if (code || o->help) return code;
   /* The model may come as the one positional argument, mupc eval FILE. */
   if (optind < argc && !o->model)
     o->model = argv[optind++];
@@ -97,85 +76,64 @@ static int parse_args(int argc, char **argv, eval_opts *o) {
   return CLI_EXIT_OK;
 }
 
-static int print_json(const eval_opts *o, const ckpt_meta *m, const char *data,
-                      const eval_result *ev) {
+static void print_json(const eval_opts *o, const mupc_checkpoint *ck, const char *data,
+                       const mupc_eval_result *ev) {
   json_object *j = json_object_new_object();
-  if (!j) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   json_object_object_add(j, "model", json_object_new_string(o->model));
   json_object_object_add(j, "data", json_object_new_string(data));
-  json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(m->p.algo)));
-  json_object_object_add(j, "step", json_object_new_int64(m->step));
+  json_object_object_add(j, "algo", json_object_new_string(mupc_algo_name(ck->p.algo)));
+  json_object_object_add(j, "step", json_object_new_int64(ck->step));
   json_object_object_add(j, "samples", json_object_new_int(ev->count));
   json_object_object_add(j, "test_acc", cli_json_double(ev->acc));
   /* JSON has no NaN: a diverged model's loss is null. */
   json_object_object_add(j, "test_loss", cli_json_double(ev->loss));
   puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(j);
-  return CLI_EXIT_OK;
 }
 
-/* The network m describes, with the weights of f. */
-static int build_model(const eval_opts *o, const mupc_st_file *f, mupc_ctx *ctx, ckpt_meta *m,
-                       mupc_net **net) {
-  if (o->batch) m->p.batch = o->batch;
-  int st = mupc_net_init(net, ctx, &m->p);
-  if (st != MUPC_OK) return cli_report(CMD, st, ctx);
-  return ckpt_load_weights(CMD, "--model", o->model, f, *net);
+/* The checkpoint's test set (its format, label and normalisation, its
+ * class count), then its network with its weights, scored on it. */
+static int evaluate(const eval_opts *o, mupc_checkpoint *ck, const char *data,
+                    mupc_eval_result *ev) {
+  mupc_data_opts d = ck->o.data;
+  d.classes = ck->p.output_dim;
+  mupc_dataset test = {0};
+  mupc_ctx *ctx = NULL;
+  mupc_net *net = NULL;
+  int st = mupc_dataset_load(data, 0, &d, &test), code = CLI_EXIT_OK;
+  if (st) code = cli_flag_error(CMD, "--data", st);
+  else if (test.dim != ck->p.input_dim)
+    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
+                     data, test.dim, o->model, ck->p.input_dim);
+  if (o->batch) ck->p.batch = o->batch;
+  if (!code && !(code = cli_ctx_init(CMD, o->device, o->gemm, -1, &ctx)) &&
+      !(st = mupc_net_init(&net, ctx, &ck->p)) && (st = mupc_net_load_weights(net, o->model)))
+    code = cli_flag_error(CMD, "--model", st);
+  if (!code && !st) st = mupc_evaluate(net, &test, ev);
+  if (!code && st) code = cli_report(CMD, st, ctx);
+  mupc_net_free(net);
+  mupc_ctx_free(ctx);
+  mupc_dataset_free(&test);
+  return code;
 }
 
 int cli_eval(int argc, char **argv) {
   eval_opts o;
   int code = parse_args(argc, argv, &o);
-  if (code || o.help) {
-    if (o.help) help();
-    return code;
-  }
-  ckpt_meta *m = calloc(1, sizeof *m);
-  mupc_dataset test = {0};
-  mupc_ctx *ctx = NULL;
-  mupc_net *net = NULL;
-  mupc_st_file f = {0};
-  if (!m) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
+  if (o.help) help();
+  if (code || o.help) return code;
+  mupc_checkpoint *ck = malloc(sizeof *ck);
+  if (!ck) return cli_error(CLI_EXIT_FAIL, CMD, "out of host memory");
   /* The model file first: a bad one should fail before the device starts. */
-  code = ckpt_open(CMD, "--model", o.model, &f);
-  if (!code) code = ckpt_read_meta(CMD, "--model", o.model, &f, m);
-  if (code) goto ERROR;
-  const char *data = o.data ? o.data : m->data_dir;
-  /* The checkpoint's format, label, normalisation and class count. */
-  mupc_data_opts dopts = m->data;
-  dopts.classes = m->p.output_dim;
-  code = data_load(CMD, "--data", data, 0, &dopts, &test);
-  if (code) goto ERROR;
-  if (test.dim != m->p.input_dim) {
-    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
-                     data, test.dim, o.model, m->p.input_dim);
-    goto ERROR;
-  }
-  int st = mupc_ctx_init(&ctx, o.device);
-  if (st != MUPC_OK) {
-    code = cli_report(CMD, st, ctx);
-    goto ERROR;
-  }
-  if ((code = cli_set_gemm(CMD, "--gemm", ctx, o.gemm))) goto ERROR;
-  if ((code = build_model(&o, &f, ctx, m, &net))) goto ERROR;
-  eval_result ev;
-  st = eval_dataset(net, &test, &ev);
-  if (st != MUPC_OK) {
-    code = st == MUPC_ENOMEM ? cli_error(CLI_EXIT_FAIL, CMD, "out of host memory")
-                             : cli_report(CMD, st, ctx);
-    goto ERROR;
-  }
-  if (o.json)
-    code = print_json(&o, m, data, &ev);
-  else
+  const int st = mupc_checkpoint_read(o.model, ck);
+  const char *data = o.data ? o.data : ck->o.data_dir;
+  mupc_eval_result ev;
+  code = st ? cli_flag_error(CMD, "--model", st) : evaluate(&o, ck, data, &ev);
+  if (!code && o.json)
+    print_json(&o, ck, data, &ev);
+  else if (!code)
     printf("test accuracy %.2f%% (loss %.4g) on %d samples; %s, step %lld\n", 100.0 * ev.acc,
-           ev.loss, ev.count, o.model, (long long)m->step);
-
-ERROR:
-  mupc_st_free(&f);
-  mupc_net_free(net);
-  mupc_ctx_free(ctx);
-  mupc_dataset_free(&test);
-  free(m);
+           ev.loss, ev.count, o.model, (long long)ck->step);
+  free(ck);
   return code;
 }

@@ -34,27 +34,17 @@ static void usage(FILE *f) {
         f);
 }
 
+/* The command called name, or NULL after a line that lists them all. */
 static const command *find(const char *name) {
-  for (size_t i = 0; i < NCOMMANDS; i++)
+  char names[256] = "";
+  for (size_t i = 0, used = 0; i < NCOMMANDS; i++) {
     if (!strcmp(commands[i].name, name)) return &commands[i];
-  return NULL;
-}
-
-static void list_names(char *dst, size_t n) {
-  size_t used = 0;
-  dst[0] = '\0';
-  for (size_t i = 0; i < NCOMMANDS && used < n; i++) {
-    int w = snprintf(dst + used, n - used, "%s%s", i ? ", " : "", commands[i].name);
-    if (w < 0) break;
-    used += (size_t)w;
+    used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                             commands[i].name);
   }
-}
-
-static int unknown_command(const char *name) {
-  char names[256];
-  list_names(names, sizeof names);
-  return cli_error(CLI_EXIT_USAGE, NULL, "unknown %s '%s' (commands: %s; see 'mupc --help')",
-                   name[0] == '-' ? "option" : "command", name, names);
+  cli_error(CLI_EXIT_USAGE, NULL, "unknown %s '%s' (commands: %s; see 'mupc --help')",
+            name[0] == '-' ? "option" : "command", name, names);
+  return NULL;
 }
 
 /* Runs cmd with argv[1 …]; argv[0] is replaced by "mupc <cmd>". */
@@ -79,7 +69,7 @@ static int help_command(int argc, char **argv) {
     return cli_error(CLI_EXIT_USAGE, "help",
                      "unexpected argument '%s' (usage: mupc help [command])", argv[3]);
   const command *cmd = find(argv[2]);
-  if (!cmd) return unknown_command(argv[2]);
+  if (!cmd) return CLI_EXIT_USAGE;
   char flag[] = "--help";
   char *args[] = {argv[2], flag, NULL};
   return run_command(cmd, 2, args);
@@ -101,7 +91,7 @@ static int dispatch(int argc, char **argv) {
     return CLI_EXIT_OK;
   }
   const command *cmd = find(name);
-  if (!cmd) return unknown_command(name);
+  if (!cmd) return CLI_EXIT_USAGE;
   return run_command(cmd, argc - 1, argv + 1);
 }
 

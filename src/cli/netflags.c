@@ -43,12 +43,15 @@ struct option *cli_param_options(const struct option *own, unsigned rows) {
   struct option *all = calloc(n + nrows() + 1, sizeof *all);
   if (!all) return NULL;
   memcpy(all, own, n * sizeof *own);
-  for (size_t i = 0; i < nrows(); i++) {
-    const mupc_param_info *r = mupc_params_info(i);
-    if (!row_in(r, rows)) continue;
-    all[n++] = (struct option){flag_of(i), is_bool(r) ? no_argument : required_argument, NULL,
-                               CLI_PARAM_OPT_BASE + (int)i};
-  }
+  /* The data and run rows first, as the commands listed them before the
+   * table: an ambiguous prefix ("--s") names --steps and --save first. */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < nrows(); i++) {
+      const mupc_param_info *r = mupc_params_info(i);
+      if (!row_in(r, rows) || (r->scope == MUPC_PSCOPE_TRAIN) != (pass == 0)) continue;
+      all[n++] = (struct option){flag_of(i), is_bool(r) ? no_argument : required_argument, NULL,
+                                 CLI_PARAM_OPT_BASE + (int)i};
+    }
   memset(seen, 0, sizeof seen);
   return all;
 }
@@ -212,21 +215,4 @@ int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_pa
                      flag_of(i), path, have);
   }
   return CLI_EXIT_OK;
-}
-
-/* ---- removed when the CLI moves to the table ------------------------------- */
-
-struct option *cli_net_options(const struct option *own) {
-  return cli_param_options(own, CLI_ROWS_NET);
-}
-
-int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc) {
-  return cli_param_flag(cmd, opt, arg, p, NULL, rc);
-}
-
-int cli_net_flag_seen(const char *name) { return cli_param_seen(name); }
-
-void cli_net_flags_help(FILE *f, const mupc_net_params *p) {
-  (void)p;
-  cli_params_help(f, CLI_ROWS_NET);
 }

@@ -48,12 +48,4 @@ void cli_params_help(FILE *f, unsigned rows);
 int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_params *p,
                             const mupc_train_opts *o, const mupc_checkpoint *ck);
 
-/* ---- removed when the CLI moves to the table ----------------------------
- * The names train, bench, tune and compare call today: the net rows. */
-#define CLI_NET_OPT_BASE CLI_PARAM_OPT_BASE
-struct option *cli_net_options(const struct option *own);
-int cli_net_flag(const char *cmd, int opt, const char *arg, mupc_net_params *p, int *rc);
-int cli_net_flag_seen(const char *name);
-void cli_net_flags_help(FILE *f, const mupc_net_params *p);
-
 #endif

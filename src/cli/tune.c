@@ -11,14 +11,12 @@
 
 enum { O_BUDGET = 1, O_DEVICE, O_QUIET, O_SHOW, O_HELP };
 
-static const struct option own[] = {{"budget", required_argument, NULL, O_BUDGET},
-                                    {"device", required_argument, NULL, O_DEVICE},
-                                    {"quiet", no_argument, NULL, O_QUIET},
-                                    {"show-cache", no_argument, NULL, O_SHOW},
-                                    {"help", no_argument, NULL, O_HELP},
-                                    {NULL, 0, NULL, 0}};
+static const struct option own[] = {
+    {"budget", required_argument, NULL, O_BUDGET}, {"device", required_argument, NULL, O_DEVICE},
+    {"quiet", no_argument, NULL, O_QUIET},         {"show-cache", no_argument, NULL, O_SHOW},
+    {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
 
-static void help(const mupc_net_params *p) {
+static void help(void) {
   printf("usage: mupc tune [model flags] [--budget SECONDS] [--device SPEC] [--quiet]\n"
          "       mupc tune --show-cache\n\n"
          "Times CLBlast's direct GEMM kernel with a set of tile parameters on the GEMM\n"
@@ -29,7 +27,7 @@ static void help(const mupc_net_params *p) {
          "  --device SPEC    OpenCL device (see 'mupc devices')\n"
          "  --quiet          only the result line\n"
          "  --show-cache     print the cache path and exit\n\n");
-  cli_net_flags_help(stdout, p);
+  cli_params_help(stdout, CLI_ROWS_NET | CLI_ROWS_DIMS);
 }
 
 static void progress(int i, int n, double gflops, void *arg) {
@@ -45,11 +43,11 @@ int cli_tune(int argc, char **argv) {
   float budget = 180.0f;
   int quiet = 0, show = 0, opt, rc = 0;
   const char *spec = NULL;
-  struct option *opts = cli_net_options(own);
+  struct option *opts = cli_param_options(own, CLI_ROWS_NET | CLI_ROWS_DIMS);
   if (!opts) return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   const cli_range positive = {0, 1e7, 1, 0};
   while (!rc && (opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (cli_net_flag(CMD, opt, optarg, &p, &rc)) continue;
+    if (cli_param_flag(CMD, opt, optarg, &p, NULL, &rc)) continue;
     switch (opt) {
     case O_BUDGET: rc = cli_parse_float(CMD, "--budget", optarg, positive, &budget); break;
     case O_DEVICE: spec = optarg; break;
@@ -61,11 +59,8 @@ int cli_tune(int argc, char **argv) {
     }
   }
   free(opts);
-  if (rc) return rc;
-  if (show < 0) {
-    help(&p);
-    return CLI_EXIT_OK;
-  }
+  if (!rc && show < 0) help();
+  if (rc || show < 0) return rc;
   if (optind < argc)
     return cli_error(CLI_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
   char path[512];
@@ -78,8 +73,7 @@ int cli_tune(int argc, char **argv) {
   int st = mupc_net_params_check(&p);
   if (st) return cli_error(CLI_EXIT_USAGE, CMD, "%s", mupc_errmsg());
   mupc_ctx *ctx = NULL;
-  st = mupc_ctx_init(&ctx, spec);
-  if (st) return cli_report(CMD, st, NULL);
+  if ((rc = cli_ctx_init(CMD, spec, -1, -1, &ctx))) return rc;
   mupc_tune_result r;
   st = mupc_tune(ctx, &p, budget, progress, &quiet, &r);
   if (st) {
