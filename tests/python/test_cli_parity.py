@@ -150,3 +150,15 @@ def test_fit_by_epochs(device, tiny_arrays):
     with mupc.Net(device=device, **TINY_NET) as net:
         rows = mupc.fit(net, x, y, epochs=2, shuffle=False)
     assert len(rows) == 20 and rows[-1]["epoch"] == 2 and "final" not in rows[-1]
+
+
+def test_mupc_eval_reads_what_net_save_writes(device, cli, tiny, tiny_arrays, tmp_path):
+    (x, y), (xt, yt) = tiny_arrays
+    with mupc.Net(device=device, **TINY_NET) as net:
+        mupc.fit(net, x, y, steps=20, eval_every=0)
+        net.save(tmp_path / "py.safetensors")
+        acc, loss = net.evaluate(xt, yt)
+    out = json.loads(cli("eval", tmp_path / "py.safetensors", "--data", tiny, "--device", device,
+                         "--json"))
+    assert out["samples"] == 64 and out["test_acc"] == acc
+    assert out["test_loss"] == pytest.approx(loss, rel=1e-12)
