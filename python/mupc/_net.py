@@ -98,11 +98,11 @@ class Net:
         its parameters, weights, and Adam state and step, so training goes
         on bit-identically."""
         ck = _capi.Checkpoint()
-        _capi.check(fn.checkpoint_read(_path(path), ctypes.byref(ck)), os.fspath(path))
+        _capi.check(fn.checkpoint_read(_path(path), ctypes.byref(ck)), "Net.load")
         p = _capi.NetParams.from_buffer_copy(ck, _capi._abi.OFFSETS["mupc_checkpoint.p"])
         self = cls.__new__(cls)
         self._open(p, device)
-        self._call(fn.net_load, _path(path), context=os.fspath(path))
+        self._call(fn.net_load, _path(path), context="Net.load")
         return self
 
     # ---- life -------------------------------------------------------------
@@ -311,9 +311,9 @@ class Net:
         """A safetensors checkpoint of the net (weights, Adam state,
         parameters), as `mupc train --save` writes: `mupc eval` and
         `mupc train --init` read it, Net.load continues from it."""
-        self._call(fn.net_save, _path(path), context=os.fspath(path))
+        self._call(fn.net_save, _path(path), context="save")
 
     def load_weights(self, path):
         """Only the layers.{i}.weight tensors of any safetensors file with
         this net's shapes (as `mupc train --init`)."""
-        self._call(fn.net_load_weights, _path(path), context=os.fspath(path))
+        self._call(fn.net_load_weights, _path(path), context="load_weights")
