@@ -103,6 +103,9 @@ MUPC_API int mupc_device_select_nth(const char *spec, int index, mupc_device_inf
 typedef struct mupc_ctx mupc_ctx;
 
 MUPC_API int mupc_ctx_init(mupc_ctx **ctx, const char *spec);
+/* A context on mupc_device_select_nth(spec, index)'s device: under mpirun,
+ * each rank of a machine on its own. */
+MUPC_API int mupc_ctx_init_nth(mupc_ctx **ctx, const char *spec, int index);
 MUPC_API void mupc_ctx_free(mupc_ctx *ctx);
 MUPC_API const mupc_device_info *mupc_ctx_device(const mupc_ctx *ctx);
 /* Build log of the last failed program build in this context ("" if none). */
@@ -419,6 +422,13 @@ MUPC_API int mupc_data_detect(const char *dir, mupc_data_format *out);
  * several channels, values are normalised per channel along the axis after
  * the count whose size is o->channels, else along the last axis. */
 MUPC_API int mupc_dataset_load(const char *dir, int train, const mupc_data_opts *o, mupc_dataset *out);
+/* Both splits of dir: the training set, then the test set with the
+ * training set's class count (a test set may miss the rarest class), whose
+ * samples must have as many values (MUPC_ESHAPE naming dir otherwise). An
+ * AUTO o->format becomes the format found, so that a checkpoint records
+ * what was read. Nothing is kept on failure. */
+MUPC_API int mupc_dataset_load_train_test(const char *dir, mupc_data_opts *o, mupc_dataset *train,
+                                          mupc_dataset *test);
 
 /* Reads an IDX image file (any rank >= 2, flattened) and label file (raw,
  * or gzip when the name ends in .gz). Validates magic, element type,
@@ -461,6 +471,40 @@ MUPC_API void mupc_st_free(mupc_st_file *f);
 MUPC_API const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
 MUPC_API const char *mupc_st_meta(const mupc_st_file *f, const char *key);
 
+/* ---- numbers and names as text --------------------------------------------
+ * What the parameter table, the CLI's flags and the Python package parse,
+ * write and suggest with, so that every front end takes and refuses the
+ * same text with the same words. */
+
+/* Strict numbers: the whole text is one number in range, with no blanks,
+ * no trailing characters and no wrap-around ("-1" is no u64). Otherwise
+ * MUPC_EINVAL, and mupc_errmsg() says only what was expected and what came
+ * ("expected an integer >= 1, got '0'", "expected an integer in [1, 10],
+ * got '11'", "expected a number > 0, got '0'"), for the caller to name the
+ * value as its user knows it (--width, width=). *out is written only on
+ * success. mupc_parse_int narrows lo and hi to int's range. */
+MUPC_API int mupc_parse_int(const char *text, long long lo, long long hi, int *out);
+MUPC_API int mupc_parse_u64(const char *text, uint64_t *out);
+/* A float in [lo, hi]; an open end excludes its value (a rate > 0: lo 0,
+ * lo_open 1), an infinite end is no bound. The range applies to the float
+ * the text becomes: "1e-50" is 0 and not > 0, "1e39" overflows and is
+ * refused, as are "nan" and "inf". */
+MUPC_API int mupc_parse_float(const char *text, double lo, double hi, int lo_open, int hi_open,
+                              float *out);
+/* The shortest decimal text that reads back to v (as_float 0) or to the
+ * float (float)v (as_float 1), "0.5355", not "0.53549999999999998", with
+ * ".0" after what looks like an integer so that JSON readers keep it a
+ * number with a fraction; "null" (JSON's) when it is not finite. n >= 32;
+ * MUPC_EINVAL for a smaller buffer. */
+MUPC_API int mupc_format_number(double v, int as_float, char *dst, size_t n);
+/* The index of the name among names[0 … count-1] (NULL entries are
+ * skipped) closest to `name`, comparing in any case with '_' read as '-'
+ * and counting a swap of neighbouring letters as one edit ("stpes" is one
+ * from "steps"); -1 when none is within about one edit in three letters
+ * (at least one), so that another word is not mistaken for a slip. The
+ * first of equally close names wins. */
+MUPC_API int mupc_closest_name(const char *name, const char *const *names, size_t count);
+
 /* ---- parameters by name --------------------------------------------------
  * One table describes every field of mupc_net_params and of mupc_train_opts
  * (below): its name, type, default, allowed values and help. The CLI's
@@ -488,6 +532,8 @@ typedef enum mupc_pscope {
 #define MUPC_PFLAG_FROM_DATA 1u /* set from the data set by whoever loads it (input-dim,
                                  * output-dim): not a flag of `mupc train` */
 #define MUPC_PFLAG_INTERNAL 2u  /* set by the library itself (norm-batch under MPI) */
+#define MUPC_PFLAG_PER_RUN 4u   /* of one run, not of the checkpoint it continues: the plan,
+                                 * evaluation, saving, where the data are now */
 
 typedef struct mupc_param_info {
   const char *name;    /* "infer-steps" */
@@ -517,6 +563,14 @@ MUPC_API const mupc_param_info *mupc_params_find(const char *name);
 MUPC_API int mupc_params_set(mupc_net_params *p, const char *name, const char *value);
 /* The field as text: the shortest text that sets it back exactly. */
 MUPC_API int mupc_params_get(const mupc_net_params *p, const char *name, char *dst, size_t n);
+/* The network's parameters as one JSON object under their checkpoint keys
+ * (every row of mupc_net_params with a key, but internal ones): numbers as
+ * numbers (floats in the shortest text of the float), switches as true or
+ * false, choices by name: {"input_dim":784,...,"act":"relu",...}.
+ * MUPC_EINVAL if it needs more than n bytes; MUPC_PARAMS_JSON_MAX always
+ * suffices. */
+#define MUPC_PARAMS_JSON_MAX 4096
+MUPC_API int mupc_params_json(const mupc_net_params *p, char *dst, size_t n);
 
 /* ---- training ------------------------------------------------------------
  * A trainer runs a net over a data set in the seeded batch order, evaluates,
@@ -610,6 +664,19 @@ MUPC_API int mupc_trainer_step(mupc_trainer *tr, mupc_train_metrics *m);
  * mupc_trainer_run returns MUPC_EINTR. */
 typedef int (*mupc_train_callback)(const mupc_train_metrics *m, void *arg);
 MUPC_API int mupc_trainer_run(mupc_trainer *tr, mupc_train_callback cb, void *arg);
+/* A step's metrics as one line of JSON (no newline), exactly what `mupc
+ * train --metrics` writes (README, "Metrics"): {"step", "epoch",
+ * "train_loss", "energy", "seconds"[, "test_acc", "test_loss"]}, where
+ * seconds is the run's time so far; floats in the shortest text of the
+ * float (mupc_format_number), a value that is not finite as null. And the
+ * run's last line, {"final": true, "step", "test_acc", "test_loss",
+ * "seconds"}. MUPC_EINVAL if the line needs more than n bytes;
+ * MUPC_METRICS_JSON_MAX always suffices. */
+#define MUPC_METRICS_JSON_MAX 320
+MUPC_API int mupc_train_metrics_json(const mupc_train_metrics *m, double seconds, char *dst,
+                                     size_t n);
+MUPC_API int mupc_train_final_json(int64_t step, const mupc_eval_result *ev, double seconds,
+                                   char *dst, size_t n);
 /* Steps done (counting those before a load), the planned total, full
  * batches per epoch, and the step of the last checkpoint save_every wrote
  * (-1: none). */
@@ -622,6 +689,75 @@ MUPC_API int mupc_trainer_set_total_steps(mupc_trainer *tr, int64_t steps);
 /* DESIGN §3 evaluation on d (NULL: the test set). Under a reduce, each
  * rank predicts its share and the result is the whole set's. */
 MUPC_API int mupc_trainer_evaluate(mupc_trainer *tr, const mupc_dataset *d, mupc_eval_result *out);
+
+/* ---- benchmark -------------------------------------------------------------
+ * mupc_bench times training steps of a net built from p on ctx, on a
+ * synthetic batch of p's shape (inputs ~ U(-1, 1) from a fixed seed, labels
+ * b mod C; no data set needed): `warmup` untimed steps first (the kernels
+ * compile there), then `steps` timed ones (>= 1). Each timed step is split
+ * into its feedforward, run and timed on its own before the step (which
+ * repeats it), the inference with the weight gradients, the gradient sum
+ * over the ranks and the weight update. A step that diverges is timed all
+ * the same. Then the SGEMM rates on the step's GEMM shapes
+ * (mupc_net_sgemm_rate, and mupc_net_host_sgemm_rate where the host BLAS
+ * can run on ctx's device).
+ * With a reduce of more than one rank, p is the global configuration
+ * (ranks divides p->batch) and each rank steps its shard
+ * (mupc_net_shard_params) through a trainer whose gradient sum is
+ * reduce->sum_floats, timed after a sum of one double over the ranks, so
+ * that waiting for a slower rank does not count as the sum. Every rank
+ * must call it. */
+typedef struct mupc_bench_result {
+  int steps;                              /* timed */
+  double step_median, step_min, step_max; /* seconds per step */
+  double feedforward_median, inference_median, update_median; /* seconds */
+  double reduce_median; /* seconds of the gradient sum over the ranks; 0 on one */
+  double flops_dense;    /* per step of this rank's net, DESIGN §5 (no wavefront) */
+  double flops_executed; /* per step, the GEMMs the step ran */
+  double gflops_dense, gflops_executed; /* the flops over the median step */
+  double sgemm_gflops;      /* CLBlast on the step's shapes */
+  double host_sgemm_gflops; /* the host BLAS on them; 0 where it cannot run */
+  double best_gemm_gflops;  /* the larger of the two */
+  const char *best_gemm;    /* which: "host" or "clblast" */
+  int enqueues_per_inference_step;
+  uint64_t device_bytes; /* ctx's buffers */
+  /* The job's throughput: the global batch over the slowest rank's median
+   * step (every rank's step ends at the gradient sum). */
+  double samples_per_second;
+} mupc_bench_result;
+
+/* reduce may be NULL (one process). rank_medians, if not NULL, receives
+ * every rank's median step (reduce->ranks of them, gathered with
+ * sum_doubles; one without a reduce). */
+MUPC_API int mupc_bench(mupc_ctx *ctx, const mupc_net_params *p, int steps, int warmup,
+                        const mupc_reduce *reduce, double *rank_medians, mupc_bench_result *out);
+
+/* ---- runs compared ---------------------------------------------------------
+ * The same job on several devices (`mupc compare`): each device's run is
+ * recorded, and every record is set against the first. */
+typedef struct mupc_run_record {
+  int64_t steps;         /* the options' plan */
+  float *losses;         /* (steps) each step's training loss */
+  double seconds_median; /* of a step */
+  mupc_eval_result test; /* after the last step */
+  float *weights;        /* (nweights) every weight matrix, layer after layer */
+  size_t nweights;
+} mupc_run_record;
+
+/* Trains a net built from p on ctx through a trainer over train with o
+ * (which plans the steps; no evaluation and no checkpoint on the way,
+ * whatever o says), timing each step, then evaluates it on test. Free the
+ * record with mupc_run_record_free. */
+MUPC_API int mupc_run_record_make(mupc_ctx *ctx, const mupc_net_params *p,
+                                  const mupc_train_opts *o, const mupc_dataset *train,
+                                  const mupc_dataset *test, mupc_run_record *out);
+MUPC_API void mupc_run_record_free(mupc_run_record *r);
+/* How far run a is from ref: the largest relative difference of the final
+ * weights (max|a − b| / max|b| over every weight, max|a − b| when b is all
+ * zero) and of the loss curves (the largest |a_s − b_s| / |b_s| over the
+ * steps). MUPC_ESHAPE when they differ in steps or weights. */
+MUPC_API int mupc_run_record_diff(const mupc_run_record *a, const mupc_run_record *ref,
+                                  double *weight_diff, double *loss_diff);
 
 /* ---- checkpoints (safetensors) --------------------------------------------
  * Tensors: layers.{i}.weight (i = 0 … L-1, [out, in], F32) and, with Adam,
@@ -642,6 +778,22 @@ typedef struct mupc_checkpoint {
 
 /* The configuration of a checkpoint, validated, without its tensors. */
 MUPC_API int mupc_checkpoint_read(const char *path, mupc_checkpoint *out);
+/* Resuming from ck with parameter `name` given anew as p (or, for a
+ * training option, o) holds it: have is "" when that agrees with ck (equal
+ * values, -0 and 0 being the same rate; a MUPC_PFLAG_PER_RUN row; format
+ * auto; a training option where o is NULL or ck has no run), else ck's
+ * value as a phrase for the message that refuses it: "width 64", "skips
+ * off", "10 classes". MUPC_EINVAL for an unknown name or a phrase longer
+ * than n - 1. */
+MUPC_API int mupc_checkpoint_conflict(const mupc_checkpoint *ck, const mupc_net_params *p,
+                                      const mupc_train_opts *o, const char *name, char *have,
+                                      size_t n);
+/* The test split of dir (NULL: the directory ck records) read as the run
+ * that wrote ck read its data: its format, label set, normalisation and
+ * class count (ck's outputs). MUPC_ESHAPE when the samples do not have ck's
+ * input size; path, ck's file, names it in that message. */
+MUPC_API int mupc_checkpoint_test_set(const mupc_checkpoint *ck, const char *path,
+                                      const char *dir, mupc_dataset *out);
 /* The trainer's net, optimiser state, options and position. */
 MUPC_API int mupc_trainer_save(mupc_trainer *tr, const char *path);
 /* Continues from a checkpoint that a trainer with the same network, data

@@ -235,6 +235,67 @@ int mupc_checkpoint_read(const char *path, mupc_checkpoint *out) {
   return st;
 }
 
+/* ---- resuming ---------------------------------------------------------------- */
+
+static int same_value(const mupc_param_info *r, const char *a, const char *b) {
+  /* -0 and 0 are the same rate. */
+  if (r->type == MUPC_PTYPE_FLOAT) return strtof(a, NULL) == strtof(b, NULL);
+  return strcmp(a, b) == 0;
+}
+
+int mupc_checkpoint_conflict(const mupc_checkpoint *ck, const mupc_net_params *p,
+                             const mupc_train_opts *o, const char *name, char *have, size_t n) {
+  const mupc_param_info *r = name ? mupc_params_find(name) : NULL;
+  if (!ck || !p || !r || !have || !n)
+    return mupc__fail(MUPC_EINVAL, "mupc_checkpoint_conflict: %s",
+                      r ? "ck, p and have must be set" : "no such parameter");
+  have[0] = '\0';
+  const int net = r->scope == MUPC_PSCOPE_NET;
+  if ((r->flags & MUPC_PFLAG_PER_RUN) || (!net && (!o || !ck->has_run))) return MUPC_OK;
+  char mine[MUPC__PARAM_TEXT_MAX], theirs[MUPC__PARAM_TEXT_MAX];
+  const int classes = !strcmp(r->name, "classes");
+  int st = net ? mupc_params_get(p, r->name, mine, sizeof mine)
+               : mupc_train_opts_get(o, r->name, mine, sizeof mine);
+  if (st == MUPC_OK && classes) /* the data had as many as the net has outputs */
+    snprintf(theirs, sizeof theirs, "%d", ck->p.output_dim);
+  else if (st == MUPC_OK)
+    st = net ? mupc_params_get(&ck->p, r->name, theirs, sizeof theirs)
+             : mupc_train_opts_get(&ck->o, r->name, theirs, sizeof theirs);
+  if (st != MUPC_OK) return st;
+  if ((!strcmp(r->name, "format") && !strcmp(mine, "auto")) || same_value(r, mine, theirs))
+    return MUPC_OK;
+  int len;
+  if (r->type == MUPC_PTYPE_BOOL)
+    len = snprintf(have, n, "%s %s", r->name, strcmp(theirs, "0") ? "on" : "off");
+  else if (classes)
+    len = snprintf(have, n, "%s classes", theirs);
+  else
+    len = snprintf(have, n, "%s %s", r->name, theirs);
+  if (len >= 0 && (size_t)len < n) return MUPC_OK;
+  have[0] = '\0';
+  return mupc__fail(MUPC_EINVAL,
+                    "mupc_checkpoint_conflict: %s: the phrase needs %d bytes, the buffer has %zu",
+                    r->name, len + 1, n);
+}
+
+int mupc_checkpoint_test_set(const mupc_checkpoint *ck, const char *path, const char *dir,
+                             mupc_dataset *out) {
+  if (!ck || !out)
+    return mupc__fail(MUPC_EINVAL, "mupc_checkpoint_test_set: ck and out must be set");
+  if (!dir) dir = ck->o.data_dir;
+  mupc_data_opts d = ck->o.data;
+  d.classes = ck->p.output_dim; /* a file without a run records no data options */
+  mupc_dataset test = {0};
+  int st = mupc_dataset_load(dir, 0, &d, &test);
+  if (st == MUPC_OK && test.dim != ck->p.input_dim) {
+    st = mupc__fail(MUPC_ESHAPE, "%s has samples of %d values, %s expects %d", dir, test.dim,
+                    path ? path : "the checkpoint", ck->p.input_dim);
+    mupc_dataset_free(&test);
+  }
+  if (st == MUPC_OK) *out = test;
+  return st;
+}
+
 /* ---- snapshots --------------------------------------------------------------- */
 
 /* Fills t with a host copy of one device tensor of layer's weight shape. */

@@ -316,6 +316,33 @@ int mupc_dataset_load(const char *dir, int train, const mupc_data_opts *o, mupc_
   }
 }
 
+int mupc_dataset_load_train_test(const char *dir, mupc_data_opts *o, mupc_dataset *train,
+                                 mupc_dataset *test) {
+  if (!dir || !o || !train || !test)
+    return mupc__fail(MUPC_EINVAL,
+                      "mupc_dataset_load_train_test: dir, o, train and test must be set");
+  mupc_data_opts d = *o;
+  mupc_dataset a = {0}, b = {0};
+  int status = d.format ? MUPC_OK : mupc_data_detect(dir, &d.format);
+  if (status == MUPC_OK) status = mupc_dataset_load(dir, 1, &d, &a);
+  mupc_data_opts t = d;
+  t.classes = a.classes; /* the training set decides */
+  if (status == MUPC_OK) status = mupc_dataset_load(dir, 0, &t, &b);
+  if (status == MUPC_OK && b.dim != a.dim)
+    status = mupc__fail(MUPC_ESHAPE,
+                        "%s: test samples have %d values (%dx%d) but training samples %d (%dx%d)",
+                        dir, b.dim, b.rows, b.cols, a.dim, a.rows, a.cols);
+  if (status != MUPC_OK) {
+    mupc_dataset_free(&a);
+    mupc_dataset_free(&b);
+    return status;
+  }
+  o->format = d.format;
+  *train = a;
+  *test = b;
+  return MUPC_OK;
+}
+
 int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
                           mupc_dataset *out) {
   if (!dir || !out)

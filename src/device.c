@@ -297,12 +297,10 @@ static int find_visit(cl_platform_id p, cl_device_id d, const listed *entry, voi
   return 1;
 }
 
-int mupc_ctx_init(mupc_ctx **out, const char *spec) {
-  mupc_device_info info;
-  int rc = mupc_device_select(spec, &info);
-  if (rc) return rc;
-  find_ids f = {info.platform_index, info.device_index, NULL, NULL};
-  rc = for_each_device(find_visit, &f);
+/* A context on the device a selection found. */
+static int ctx_on(mupc_ctx **out, const mupc_device_info *info) {
+  find_ids f = {info->platform_index, info->device_index, NULL, NULL};
+  int rc = for_each_device(find_visit, &f);
   if (rc) return rc;
   if (!f.dev) return mupc__fail(MUPC_ENODEVICE, "device %d:%d disappeared", f.p, f.d);
 
@@ -310,17 +308,17 @@ int mupc_ctx_init(mupc_ctx **out, const char *spec) {
   if (!ctx) return mupc__fail(MUPC_ENOMEM, "out of memory");
   ctx->platform = f.plat;
   ctx->device = f.dev;
-  ctx->info = info;
+  ctx->info = *info;
   cl_int err;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)f.plat, 0};
   ctx->context = clCreateContext(props, 1, &f.dev, NULL, NULL, &err);
   if (err != CL_SUCCESS) {
-    rc = mupc__fail(err, "%s: clCreateContext failed: %s", info.name, mupc_strerror(err));
+    rc = mupc__fail(err, "%s: clCreateContext failed: %s", info->name, mupc_strerror(err));
     goto ERROR;
   }
   ctx->queue = clCreateCommandQueue(ctx->context, f.dev, 0, &err);
   if (err != CL_SUCCESS) {
-    rc = mupc__fail(err, "%s: clCreateCommandQueue failed: %s", info.name, mupc_strerror(err));
+    rc = mupc__fail(err, "%s: clCreateCommandQueue failed: %s", info->name, mupc_strerror(err));
     goto ERROR;
   }
   rc = mupc__gemm_ctx_init(ctx);
@@ -331,6 +329,18 @@ int mupc_ctx_init(mupc_ctx **out, const char *spec) {
 ERROR:
   mupc_ctx_free(ctx);
   return rc;
+}
+
+int mupc_ctx_init(mupc_ctx **out, const char *spec) {
+  mupc_device_info info = {0};
+  const int rc = mupc_device_select(spec, &info);
+  return rc ? rc : ctx_on(out, &info);
+}
+
+int mupc_ctx_init_nth(mupc_ctx **out, const char *spec, int index) {
+  mupc_device_info info = {0};
+  const int rc = mupc_device_select_nth(spec, index, &info);
+  return rc ? rc : ctx_on(out, &info);
 }
 
 void mupc_ctx_free(mupc_ctx *ctx) {

@@ -24,6 +24,24 @@ const char *mupc__cl_error_name(int code);
  * here because device matching and the data readers both fold names. */
 void mupc__lower(char *dst, const char *s, size_t n);
 
+/* ---- numbers and names as text, timings (text.c) ---- */
+
+/* Strict numbers: the whole text, no blanks; 1 on success, *out written
+ * only then. A float must be finite as a float; a u64 has no sign. The
+ * public mupc_parse_* add the range and the message. */
+int mupc__parse_i64(const char *s, int64_t *out);
+int mupc__parse_u64(const char *s, uint64_t *out);
+int mupc__parse_float(const char *s, float *out);
+/* Whether lo <= v <= hi, an open end excluding its value, an infinite end
+ * no bound. */
+int mupc__in_range(double v, double lo, double hi, int lo_open, int hi_open);
+/* The shortest decimal that strtof reads back to the same float, from six
+ * digits on: the checkpoint metadata's and the parameter table's text. */
+void mupc__format_float(float v, char *dst, size_t n);
+/* Seconds on a monotonic clock; the median of v[0 … n-1] (n >= 1, sorts v). */
+double mupc__seconds(void);
+double mupc__median(double *v, size_t n);
+
 /* ---- context (device.c) ---- */
 
 /* A buffer's address as native kernels see it (gemm.c). */

@@ -12,8 +12,6 @@
 #include "internal.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -167,7 +165,7 @@ static const prow rows[] = {
      NET(norm_batch), RANGE(0, INF)},
     /* ---- data ---- */
     {{"data", "data_dir", T, MUPC_PTYPE_STRING, "DIR", "/usr/share/datasets/fashion-mnist",
-      PATH_ALLOWED, "a data set directory", NULL, 0},
+      PATH_ALLOWED, "a data set directory", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(data_dir)},
     /* Files older than the data keys were IDX, fine labels, and one mean and
      * std in the norm_mean and norm_std keys (checkpoint.c). */
@@ -192,19 +190,19 @@ static const prow rows[] = {
      TRAIN(shuffle)},
     /* ---- the run ---- */
     {{"steps", "total_steps", T, MUPC_PTYPE_I64, "S", "1500", "an integer >= 1",
-      "steps in all, counting those before a resume", NULL, 0},
+      "steps in all, counting those before a resume", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(steps), RANGE(1, INF)},
     {{"epochs", NULL, T, MUPC_PTYPE_INT, "E", "", "an integer >= 1",
-      "train for E epochs instead of a number of steps", NULL, 0},
+      "train for E epochs instead of a number of steps", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(epochs), RANGE(1, INF), .zero_is_none = 1},
     {{"eval-every", NULL, T, MUPC_PTYPE_INT, "K", "100", "an integer >= 0",
-      "test-set evaluation every K steps, 0: only at the end", NULL, 0},
+      "test-set evaluation every K steps, 0: only at the end", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(eval_every), RANGE(0, INF)},
     {{"save", NULL, T, MUPC_PTYPE_STRING, "FILE", "", PATH_ALLOWED,
-      "where checkpoints are written", NULL, 0},
+      "where checkpoints are written", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(save)},
     {{"save-every", NULL, T, MUPC_PTYPE_INT, "K", "", "an integer >= 1",
-      "also write the checkpoint every K steps", NULL, 0},
+      "also write the checkpoint every K steps", NULL, MUPC_PFLAG_PER_RUN},
      TRAIN(save_every), RANGE(1, INF), .zero_is_none = 1},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
@@ -239,89 +237,27 @@ const mupc_param_info *mupc_params_find(const char *name) {
   return NULL;
 }
 
-/* Edits between two names (insert, delete, replace), each read through
- * name_char; more than `cap` counts as cap + 1. */
-static int edits(const char *a, const char *b, int cap) {
-  enum { MAXLEN = 32 };
-  size_t na = strlen(a), nb = strlen(b);
-  if (na > MAXLEN || nb > MAXLEN) return cap + 1;
-  int prev[MAXLEN + 1], cur[MAXLEN + 1];
-  for (size_t j = 0; j <= nb; j++) prev[j] = (int)j;
-  for (size_t i = 1; i <= na; i++) {
-    cur[0] = (int)i;
-    for (size_t j = 1; j <= nb; j++) {
-      int best = prev[j - 1] + (name_char(a[i - 1]) != name_char(b[j - 1]));
-      if (prev[j] + 1 < best) best = prev[j] + 1;
-      if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
-      cur[j] = best;
-    }
-    memcpy(prev, cur, sizeof cur);
-  }
-  return prev[nb] > cap ? cap + 1 : prev[nb];
-}
-
 /* "no parameter 'widht' (did you mean 'width'?)": the closest row of the
- * scope within about one edit in three letters. */
+ * scope, if any is close enough to be a slip. */
 static int no_such(const char *name, mupc_pscope scope) {
-  const size_t n = strlen(name);
-  int best_d = n <= 3 ? 1 : n <= 7 ? 2 : 3;
-  const char *best = NULL;
-  for (size_t i = 0; i < NROWS; i++) {
-    if (rows[i].info.scope != scope) continue;
-    int d = edits(name, rows[i].info.name, best_d);
-    if (d <= best_d && (!best || d < best_d)) best_d = d, best = rows[i].info.name;
-  }
+  const char *names[NROWS];
+  for (size_t i = 0; i < NROWS; i++)
+    names[i] = rows[i].info.scope == scope ? rows[i].info.name : NULL;
+  const int best = mupc_closest_name(name, names, NROWS);
   const mupc_param_info *other = mupc_params_find(name);
   if (other)
     return mupc__fail(MUPC_EINVAL, "no parameter '%s' in %s; it is one of %s", name,
                       scope == MUPC_PSCOPE_NET ? "mupc_net_params" : "mupc_train_opts",
                       other->scope == MUPC_PSCOPE_NET ? "mupc_net_params" : "mupc_train_opts");
-  if (best) return mupc__fail(MUPC_EINVAL, "no parameter '%s' (did you mean '%s'?)", name, best);
+  if (best >= 0)
+    return mupc__fail(MUPC_EINVAL, "no parameter '%s' (did you mean '%s'?)", name, names[best]);
   return mupc__fail(MUPC_EINVAL, "no parameter '%s'", name);
 }
 
 /* ---- parsing ------------------------------------------------------------ */
 
-/* strtoll and friends skip leading blanks and accept an empty tail; a value
- * must be exactly one number. */
-static int starts_clean(const char *s) { return *s && !isspace((unsigned char)*s); }
-
 static int in_range(const prow *r, double v) {
-  if (r->lo_open ? !(v > r->lo) : !(v >= r->lo)) return 0;
-  return r->hi_open ? v < r->hi : v <= r->hi;
-}
-
-/* strtof, not strtod and a cast, which could round twice: the float nearest
- * the text. "1e-50" is 0 as a float and must not pass as "> 0"; "1e39"
- * overflows to inf and is refused. */
-int mupc__parse_float(const char *s, float *out) {
-  char *end;
-  if (!starts_clean(s)) return 0;
-  float v = strtof(s, &end);
-  if (*end || !isfinite(v)) return 0;
-  *out = v;
-  return 1;
-}
-
-int mupc__parse_i64(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  if (!starts_clean(s)) return 0;
-  long long v = strtoll(s, &end, 10);
-  if (*end || errno) return 0;
-  *out = (int64_t)v;
-  return 1;
-}
-
-static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  errno = 0;
-  /* strtoull would quietly wrap "-1" to the largest value. */
-  if (!isdigit((unsigned char)*s)) return 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (*end || errno) return 0;
-  *out = (uint64_t)v;
-  return 1;
+  return mupc__in_range(v, r->lo, r->hi, r->lo_open, r->hi_open);
 }
 
 static int parse_bool(const char *s, int *out) {
@@ -394,7 +330,7 @@ int mupc__param_parse(const mupc_param_info *info, void *obj, const char *text, 
     return MUPC_OK;
   }
   case MUPC_PTYPE_U64:
-    if (!parse_u64(text, &u)) return EXPECTED(why, nwhy, allowed, text);
+    if (!mupc__parse_u64(text, &u)) return EXPECTED(why, nwhy, allowed, text);
     *(uint64_t *)field = u;
     return MUPC_OK;
   case MUPC_PTYPE_FLOAT:
@@ -427,16 +363,6 @@ int mupc__param_parse(const mupc_param_info *info, void *obj, const char *text, 
 #undef EXPECTED
 
 /* ---- formatting ----------------------------------------------------------- */
-
-/* %.6g first: a float has about 7.2 significant digits, so any value that
- * fewer digits read back exactly prints the same with six ("0.1", not
- * "0.100000001"); %.9g always reads back, so the loop ends there. */
-void mupc__format_float(float v, char *dst, size_t n) {
-  for (int digits = 6; digits <= 9; digits++) {
-    snprintf(dst, n, "%.*g", digits, (double)v);
-    if (strtof(dst, NULL) == v) return;
-  }
-}
 
 static int format_norm(const prow *r, const mupc_data_opts *d, char *dst, size_t n) {
   if (d->channels < 1 || d->channels > MUPC_NORM_MAX)
@@ -521,7 +447,7 @@ static int lookup(const char *name, mupc_pscope scope, const mupc_param_info **o
 /* mupc__param_parse writes only on success: a refused value leaves obj as
  * it was. */
 static int set_field(void *obj, mupc_pscope scope, const char *name, const char *value) {
-  const mupc_param_info *info;
+  const mupc_param_info *info = NULL;
   int st = lookup(name, scope, &info);
   if (st != MUPC_OK) return st;
   if (!obj || !value) return mupc__fail(MUPC_EINVAL, "%s: no value (NULL)", info->name);
@@ -540,7 +466,7 @@ int mupc_train_opts_set(mupc_train_opts *o, const char *name, const char *value)
 }
 
 static int get_field(const void *obj, mupc_pscope scope, const char *name, char *dst, size_t n) {
-  const mupc_param_info *info;
+  const mupc_param_info *info = NULL;
   int st = lookup(name, scope, &info);
   if (st != MUPC_OK) return st;
   if (!obj) return mupc__fail(MUPC_EINVAL, "%s: nothing to read (NULL)", info->name);

@@ -22,14 +22,6 @@ int mupc__param_parse(const mupc_param_info *row, void *obj, const char *text, i
  * field holds no valid value. */
 int mupc__param_format(const mupc_param_info *row, const void *obj, char *dst, size_t n);
 
-/* Strict numbers: the whole text, no blanks; 1 on success. A float must
- * be finite as a float. */
-int mupc__parse_i64(const char *s, int64_t *out);
-int mupc__parse_float(const char *s, float *out);
-
-/* The shortest decimal that strtof reads back to the same float. */
-void mupc__format_float(float v, char *dst, size_t n);
-
 /* Room for any row's text but a path: a NORM of 2·MUPC_NORM_MAX numbers. */
 #define MUPC__PARAM_TEXT_MAX (2 * MUPC_NORM_MAX * 16)
 

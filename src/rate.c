@@ -2,8 +2,6 @@
  * the yardstick `mupc bench` divides by. */
 #include "net.h"
 
-#include <time.h>
-
 uint64_t mupc_net_flop_count(const mupc_net *net) { return net->flops; }
 
 double mupc_net_dense_flops_per_step(const mupc_net_params *p) {
@@ -11,12 +9,6 @@ double mupc_net_dense_flops_per_step(const mupc_net_params *p) {
   const double pass = 2.0 * B * (D * N + (L - 2) * N * N + N * C);
   const double passes = p->algo == MUPC_ALGO_BP ? 3.0 : 2.0 + 2.0 * p->infer_steps;
   return pass * passes;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* The step's GEMMs, one full pass of each kind: the prediction pass (first
@@ -75,10 +67,10 @@ int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops) {
   int rc = run_passes(net, MUPC_GEMM_CLBLAST, g, n); /* warm-up: kernels compile here */
   if (!rc) rc = mupc_ctx_finish(net->ctx);
   if (rc) return rc;
-  const double t0 = now_seconds();
+  const double t0 = mupc__seconds();
   for (int i = 0; i < reps && !rc; i++) rc = run_passes(net, MUPC_GEMM_CLBLAST, g, n);
   if (!rc) rc = mupc_ctx_finish(net->ctx);
-  const double dt = now_seconds() - t0;
+  const double dt = mupc__seconds() - t0;
   if (rc) return rc;
   *gflops = dt > 0 ? (double)passes_flops(g, n) * reps / dt * 1e-9 : 0.0;
   return MUPC_OK;
@@ -129,13 +121,13 @@ int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops) {
   }
   double dt = 0.0;
   for (int r = -1; r < reps && !rc; r++) { /* r = -1: warm-up, pages touched */
-    const double t0 = now_seconds();
+    const double t0 = mupc__seconds();
     for (size_t i = 0; i < n; i++)
       mupc__host_sgemm(g[i].trans_a, g[i].trans_b, g[i].m, g[i].n, g[i].k, g[i].alpha,
                        ptr[i][0] + g[i].a_off, g[i].lda, g[i].a_stride, ptr[i][1] + g[i].b_off,
                        g[i].ldb, g[i].b_stride, g[i].beta, ptr[i][2] + g[i].c_off,
                        g[i].ldc, g[i].c_stride, g[i].batch);
-    if (r >= 0) dt += now_seconds() - t0;
+    if (r >= 0) dt += mupc__seconds() - t0;
   }
   for (int i = 0; i < NB; i++) free(host[i]);
   if (rc) return rc;

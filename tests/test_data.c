@@ -289,6 +289,70 @@ static void test_idx_ranks(void **state) {
   expect_fail("idx2", 0, &o, MUPC_EIO, "t10k-images-idx3-ubyte");
 }
 
+/* Rank-2 IDX files in dir: count samples of dim values, labels i mod
+ * classes. */
+static void write_idx2(const char *dir, const char *split, int count, int dim, int classes) {
+  char p[512], name[64];
+  unsigned char img[12 + 64] = {0, 0, 8, 2, 0, 0, 0, (unsigned char)count,
+                                0, 0, 0, (unsigned char)dim};
+  unsigned char lab[8 + 16] = {0, 0, 8, 1, 0, 0, 0, (unsigned char)count};
+  for (int i = 0; i < count * dim; i++) img[12 + i] = (unsigned char)(i * 7);
+  for (int i = 0; i < count; i++) lab[8 + i] = (unsigned char)(i % classes);
+  snprintf(name, sizeof name, "%s-images-idx2-ubyte", split);
+  write_file(path_in(p, sizeof p, dir, name), img, 12 + (size_t)(count * dim));
+  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
+  write_file(path_in(p, sizeof p, dir, name), lab, 8 + (size_t)count);
+}
+
+static void test_train_test(void **state) {
+  (void)state;
+  char p[512];
+  make_dir("pair");
+  write_idx2("pair", "train", 6, 4, 3);
+  write_idx2("pair", "t10k", 2, 4, 2); /* the test set lacks class 2 */
+  snprintf(p, sizeof p, "%s/pair", tmpdir);
+  mupc_data_opts o = opts(MUPC_DATA_AUTO);
+  mupc_dataset train, test;
+  assert_int_equal(mupc_dataset_load_train_test(p, &o, &train, &test), MUPC_OK);
+  assert_int_equal(o.format, MUPC_DATA_IDX); /* what was read, for a checkpoint */
+  assert_int_equal(train.count, 6);
+  assert_int_equal(test.count, 2);
+  assert_int_equal(test.classes, 3); /* the training set's */
+  mupc_dataset_free(&train);
+  mupc_dataset_free(&test);
+
+  /* The test set as a checkpoint's run read it: its outputs as classes. */
+  mupc_checkpoint *ck = calloc(1, sizeof *ck);
+  assert_non_null(ck);
+  ck->p = mupc_net_default_params();
+  ck->p.input_dim = 4, ck->p.output_dim = 5;
+  ck->o = mupc_train_default_opts();
+  snprintf(ck->o.data_dir, sizeof ck->o.data_dir, "%s", p);
+  assert_int_equal(mupc_checkpoint_test_set(ck, "m.st", NULL, &test), MUPC_OK);
+  assert_int_equal(test.classes, 5);
+  mupc_dataset_free(&test);
+  ck->p.input_dim = 9;
+  memset(&test, 0xA5, sizeof test);
+  mupc_dataset before = test;
+  assert_int_equal(mupc_checkpoint_test_set(ck, "m.st", p, &test), MUPC_ESHAPE);
+  char want[600];
+  snprintf(want, sizeof want, "%s has samples of 4 values, m.st expects 9", p);
+  assert_string_equal(mupc_errmsg(), want);
+  assert_memory_equal(&test, &before, sizeof test);
+  free(ck);
+
+  /* Samples of different sizes: refused, naming the directory; nothing kept. */
+  write_idx2("pair", "t10k", 2, 5, 2);
+  memset(&train, 0xA5, sizeof train);
+  mupc_dataset train_before = train;
+  assert_int_equal(mupc_dataset_load_train_test(p, &o, &train, &test), MUPC_ESHAPE);
+  snprintf(want, sizeof want,
+           "%s: test samples have 5 values (1x5) but training samples 4 (1x4)", p);
+  assert_string_equal(mupc_errmsg(), want);
+  assert_memory_equal(&train, &train_before, sizeof train);
+  assert_int_equal(mupc_dataset_load_train_test(NULL, &o, &train, &test), MUPC_EINVAL);
+}
+
 static void test_opts(void **state) {
   (void)state;
   for (int f = MUPC_DATA_AUTO; f <= MUPC_DATA_TENSORS; f++)
@@ -330,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_cifar10),   cmocka_unit_test(test_cifar_bad),
       cmocka_unit_test(test_cifar100),  cmocka_unit_test(test_tensors),
       cmocka_unit_test(test_idx_ranks), cmocka_unit_test(test_opts),
+      cmocka_unit_test(test_train_test),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,13 +50,6 @@ int cli_report(const char *cmd, int status, const mupc_ctx *ctx);
  * cli_exit_code(status). */
 int cli_flag_error(const char *cmd, const char *flag, int status);
 
-/* The training and test split of dir (on failure a line naming --data),
- * the test set's labels checked against the training set's class count
- * and the sample sizes against each other. d's AUTO format is resolved in
- * place, so that a checkpoint records what was read. */
-int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
-                  mupc_dataset *test);
-
 struct option;
 struct json_object;
 
@@ -73,8 +66,8 @@ int cli_bad_flag(const char *cmd, int argc, char *const *argv, const struct opti
 struct json_object *cli_json_double(double v);
 struct json_object *cli_json_float(float v);
 
-/* Strict flag values: the whole text must be a number in range, no blanks,
- * no trailing characters. On failure they print
+/* Strict flag values (the library's mupc_parse_*): the whole text must be a
+ * number in range, no blanks, no trailing characters. On failure they print
  * "mupc <cmd>: <flag>: expected an integer >= 1, got '0'" and return
  * CLI_EXIT_USAGE; *out is written only on success. */
 int cli_parse_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
@@ -107,9 +100,6 @@ void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n);
 
 /* Seconds on a monotonic clock, for timing. */
 double cli_seconds(void);
-
-/* Median of v[0 … n-1] (n >= 1); sorts v. */
-double cli_median(double *v, int n);
 
 /* "4.2 GiB": bytes in binary units, one decimal. */
 void cli_format_bytes(uint64_t bytes, char *dst, size_t n);

@@ -1,19 +1,15 @@
 /* Error reporting and strict flag parsing shared by every subcommand. */
 #include "cli.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int cli_error(int code, const char *cmd, const char *fmt, ...) {
   va_list ap;
@@ -52,135 +48,37 @@ int cli_flag_error(const char *cmd, const char *flag, int status) {
   return cli_error(cli_exit_code(status), cmd, "%s: %s", flag, mupc_errmsg());
 }
 
-int cli_load_data(const char *cmd, const char *dir, mupc_data_opts *d, mupc_dataset *train,
-                  mupc_dataset *test) {
-  int st = d->format ? MUPC_OK : mupc_data_detect(dir, &d->format);
-  mupc_data_opts t = *d;
-  if (!st) st = mupc_dataset_load(dir, 1, d, train);
-  /* A test set may miss the rarest class; the training set decides. */
-  t.classes = train->classes;
-  if (!st) st = mupc_dataset_load(dir, 0, &t, test);
-  if (st) return cli_flag_error(cmd, "--data", st);
-  if (test->dim == train->dim) return CLI_EXIT_OK;
-  return cli_error(CLI_EXIT_USAGE, cmd,
-                   "--data: %s: test samples have %d values (%dx%d) but training samples %d "
-                   "(%dx%d)",
-                   dir, test->dim, test->rows, test->cols, train->dim, train->rows, train->cols);
-}
-
-/* strtoll and strtod skip leading blanks and accept an empty tail; a flag
- * value must be exactly one number. */
-static int starts_clean(const char *text) {
-  return *text && !isspace((unsigned char)*text);
-}
-
-static int bad_int(const char *cmd, const char *flag, const char *text, long long lo,
-                   long long hi) {
-  if (hi == LLONG_MAX)
-    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected an integer >= %lld, got '%s'", flag, lo,
-                     text);
-  return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected an integer in [%lld, %lld], got '%s'", flag,
-                   lo, hi, text);
-}
-
+/* The library's strict parsers; their message gains the command and flag. */
 int cli_parse_int(const char *cmd, const char *flag, const char *text, long long lo, long long hi,
                   int *out) {
-  if (lo < INT_MIN) lo = INT_MIN;
-  if (hi > INT_MAX) hi = INT_MAX;
-  char *end;
-  errno = 0;
-  long long v = starts_clean(text) ? strtoll(text, &end, 10) : 0;
-  if (!starts_clean(text) || *end || errno || v < lo || v > hi)
-    return bad_int(cmd, flag, text, lo, hi == INT_MAX ? LLONG_MAX : hi);
-  *out = (int)v;
-  return CLI_EXIT_OK;
+  const int st = mupc_parse_int(text, lo, hi, out);
+  return st ? cli_flag_error(cmd, flag, st) : CLI_EXIT_OK;
 }
 
 int cli_parse_u64(const char *cmd, const char *flag, const char *text, uint64_t *out) {
-  char *end;
-  errno = 0;
-  /* strtoull would quietly wrap "-1" to the largest value. */
-  int ok = starts_clean(text) && isdigit((unsigned char)*text);
-  unsigned long long v = ok ? strtoull(text, &end, 10) : 0;
-  if (!ok || *end || errno)
-    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected an integer >= 0 (64-bit), got '%s'", flag,
-                     text);
-  *out = (uint64_t)v;
-  return CLI_EXIT_OK;
-}
-
-static int in_range(double v, cli_range r) {
-  if (r.lo_open ? !(v > r.lo) : !(v >= r.lo)) return 0;
-  if (r.hi_open ? !(v < r.hi) : !(v <= r.hi)) return 0;
-  return 1;
-}
-
-/* "> 0", ">= 0", "in [0, 1)" */
-static void describe_range(cli_range r, char *dst, size_t n) {
-  if (isinf(r.hi) && r.hi > 0)
-    snprintf(dst, n, "%s %g", r.lo_open ? ">" : ">=", r.lo);
-  else if (isinf(r.lo) && r.lo < 0)
-    snprintf(dst, n, "%s %g", r.hi_open ? "<" : "<=", r.hi);
-  else
-    snprintf(dst, n, "in %c%g, %g%c", r.lo_open ? '(' : '[', r.lo, r.hi, r.hi_open ? ')' : ']');
+  const int st = mupc_parse_u64(text, out);
+  return st ? cli_flag_error(cmd, flag, st) : CLI_EXIT_OK;
 }
 
 int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_range range,
                     float *out) {
-  char *end;
-  errno = 0;
-  double v = starts_clean(text) ? strtod(text, &end) : 0.0;
-  /* The range applies to the float the program will use: 1e-50 is 0 as a
-   * float and must not pass as "> 0". */
-  int ok = starts_clean(text) && !*end && isfinite(v) && fabs(v) <= FLT_MAX;
-  float f = ok ? (float)v : 0.0f;
-  if (ok && in_range((double)f, range)) {
-    *out = f;
-    return CLI_EXIT_OK;
-  }
-  char want[96];
-  describe_range(range, want, sizeof want);
-  return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected a number %s, got '%s'", flag, want, text);
+  const int st = mupc_parse_float(text, range.lo, range.hi, range.lo_open, range.hi_open, out);
+  return st ? cli_flag_error(cmd, flag, st) : CLI_EXIT_OK;
 }
 
 /* ---- a flag getopt_long refused ---------------------------------------- */
 
-/* Optimal string alignment distance, ignoring ASCII case: a swap of two
- * neighbouring letters ("stpes") counts as one edit, as it is one slip. */
-static int flag_distance(const char *a, size_t na, const char *b) {
-  enum { MAXLEN = 40 };
-  size_t nb = strlen(b);
-  if (na > MAXLEN || nb > MAXLEN) return INT_MAX;
-  int d[MAXLEN + 1][MAXLEN + 1];
-  for (size_t i = 0; i <= na; i++)
-    d[i][0] = (int)i;
-  for (size_t j = 0; j <= nb; j++)
-    d[0][j] = (int)j;
-  for (size_t i = 1; i <= na; i++)
-    for (size_t j = 1; j <= nb; j++) {
-      int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
-      int best = d[i - 1][j - 1] + (ai != bj);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
-          tolower((unsigned char)a[i - 2]) == bj && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  return d[na][nb];
-}
-
-/* The known flag closest to name[0 … n-1], or NULL when none is close
- * enough to be a slip rather than another word: about one edit in three
- * letters, at least one. */
+/* The known flag closest to name[0 … n-1] (mupc_closest_name), or NULL
+ * when none is close enough to be a slip rather than another word. */
 static const struct option *closest_flag(const char *name, size_t n, const struct option *opts) {
-  const struct option *best = NULL;
-  int best_d = (int)(n <= 3 ? 1 : n <= 7 ? 2 : 3) + 1;
-  for (const struct option *o = opts; o->name; o++) {
-    int d = flag_distance(name, n, o->name);
-    if (d < best_d) best_d = d, best = o;
-  }
-  return best;
+  enum { MAX_FLAGS = 256 };
+  const char *names[MAX_FLAGS];
+  char word[64];
+  size_t count = 0;
+  for (; opts[count].name && count < MAX_FLAGS; count++) names[count] = opts[count].name;
+  snprintf(word, sizeof word, "%.*s", (int)n, name);
+  const int i = mupc_closest_name(word, names, count);
+  return i < 0 ? NULL : &opts[i];
 }
 
 /* The line for "--" + word if getopt_long refused it: unknown (with the
@@ -264,31 +162,17 @@ int cli_bad_flag(const char *cmd, int argc, char *const *argv, const struct opti
 
 /* ---- JSON numbers -------------------------------------------------------- */
 
-/* The first of %.1g … %.17g that strtod (as_float: strtof) reads back to v;
- * %.17g always does for a double and %.9g for a float. Then ".0" if that
- * looks like an integer, as json-c writes doubles, so readers keep it a
- * float. */
-static void shortest(double v, int as_float, char *dst, size_t n) {
-  for (int digits = 1; digits <= 17; digits++) {
-    snprintf(dst, n, "%.*g", digits, v);
-    if (as_float ? strtof(dst, NULL) == (float)v : strtod(dst, NULL) == v) break;
-  }
-  if (!strpbrk(dst, ".eE") && strlen(dst) + 2 < n) strcat(dst, ".0");
-}
-
-json_object *cli_json_double(double v) {
-  char text[40];
+/* mupc_format_number's text, kept by json-c as it is. */
+static json_object *json_number(double v, int as_float) {
+  char text[32];
   if (!isfinite(v)) return NULL;
-  shortest(v, 0, text, sizeof text);
+  mupc_format_number(v, as_float, text, sizeof text);
   return json_object_new_double_s(v, text);
 }
 
-json_object *cli_json_float(float v) {
-  char text[40];
-  if (!isfinite(v)) return NULL;
-  shortest((double)v, 1, text, sizeof text);
-  return json_object_new_double_s((double)v, text);
-}
+json_object *cli_json_double(double v) { return json_number(v, 0); }
+
+json_object *cli_json_float(float v) { return json_number((double)v, 1); }
 
 void cli_format_bytes(uint64_t bytes, char *dst, size_t n) {
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
@@ -305,16 +189,6 @@ double cli_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-double cli_median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out) {
   const int g = mupc_gemm_from_name(text);
   if (g < 0)
@@ -325,11 +199,7 @@ int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out
 }
 
 int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx **ctx) {
-  char pick[32];
-  mupc_device_info d;
-  int st = nth < 0 ? MUPC_OK : mupc_device_select_nth(spec, nth, &d);
-  if (!st && nth >= 0) snprintf(pick, sizeof pick, "%d:%d", d.platform_index, d.device_index);
-  if (!st) st = mupc_ctx_init(ctx, nth < 0 ? spec : pick);
+  int st = nth < 0 ? mupc_ctx_init(ctx, spec) : mupc_ctx_init_nth(ctx, spec, nth);
   if (st) return cli_report(cmd, st, *ctx);
   if (gemm >= 0 && (st = mupc_ctx_set_gemm(*ctx, (mupc_gemm)gemm)))
     return cli_error(cli_exit_code(st), cmd, "--gemm %s: %s", mupc_gemm_name((mupc_gemm)gemm),

@@ -34,12 +34,10 @@ typedef struct options {
 
 typedef struct row {
   char platform[128], device[128], driver[64], spec[128], gemm[16];
+  mupc_run_record rec;
   double sec_median, gflops, train_loss, test_acc;
-  double weight_diff, loss_diff; /* NAN for the first device */
+  double weight_diff, loss_diff; /* NAN where the run failed */
   char error[512];
-  float *weights; /* every layer, concatenated */
-  float *losses;  /* (steps) */
-  size_t nweights;
 } row;
 
 static void help(void) {
@@ -126,27 +124,12 @@ static int parse_args(int argc, char **argv, options *o, int *want_help) {
   return CLI_EXIT_OK;
 }
 
-/* Every weight of the network, layer after layer. */
-static int read_weights(mupc_net *net, row *r) {
-  const int L = mupc_net_get_params(net)->depth;
-  for (int l = 0; l < L; l++) r->nweights += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-  float *at = r->weights = malloc(r->nweights * sizeof *r->weights);
-  int st = at ? MUPC_OK : MUPC_ENOMEM;
-  for (int l = 0; l < L && !st; at += mupc_net_tensor_size(net, MUPC_T_WEIGHT, l++))
-    st = mupc_net_read(net, MUPC_T_WEIGHT, l, at);
-  return st;
-}
-
-/* The job on one device (steps of the trainer, then the test set); a
- * failure is recorded in the row, not returned. */
-static void run_device(const options *o, int steps, int gemm, const mupc_dataset *train,
+/* The job on one device (mupc_run_record_make); a failure is recorded in
+ * the row, not returned. */
+static void run_device(const options *o, int gemm, const mupc_dataset *train,
                        const mupc_dataset *test, row *r) {
   mupc_ctx *ctx = NULL;
-  mupc_net *net = NULL;
-  mupc_trainer *tr = NULL;
-  double *secs = malloc((size_t)steps * sizeof *secs);
-  r->losses = malloc((size_t)steps * sizeof *r->losses);
-  int st = secs && r->losses ? mupc_ctx_init(&ctx, r->spec) : MUPC_ENOMEM;
+  int st = mupc_ctx_init(&ctx, r->spec);
   if (!st) {
     const mupc_device_info *d = mupc_ctx_device(ctx);
     snprintf(r->platform, sizeof r->platform, "%s", d->platform);
@@ -154,19 +137,8 @@ static void run_device(const options *o, int steps, int gemm, const mupc_dataset
     snprintf(r->driver, sizeof r->driver, "%s", d->driver_version);
     if (gemm >= 0) st = mupc_ctx_set_gemm(ctx, (mupc_gemm)gemm);
     snprintf(r->gemm, sizeof r->gemm, "%s", mupc_gemm_name(mupc_ctx_gemm(ctx)));
-    if (!st) st = mupc_net_init(&net, ctx, &o->p);
-    if (!st) st = mupc_trainer_init(&tr, net, train, NULL, &o->o);
   }
-  for (int s = 0; s < steps && !st; s++) {
-    mupc_train_metrics m;
-    const double t0 = cli_seconds();
-    st = mupc_trainer_step(tr, &m);
-    secs[s] = cli_seconds() - t0;
-    r->losses[s] = m.train_loss;
-  }
-  mupc_eval_result ev = {0};
-  if (!st) st = mupc_evaluate(net, test, &ev);
-  if (!st) st = read_weights(net, r);
+  if (!st) st = mupc_run_record_make(ctx, &o->p, &o->o, train, test, &r->rec);
   if (st) {
     snprintf(r->error, sizeof r->error, "%s", *mupc_errmsg() ? mupc_errmsg() : mupc_strerror(st));
     if (st == MUPC_EBUILD && ctx) {
@@ -174,43 +146,24 @@ static void run_device(const options *o, int steps, int gemm, const mupc_dataset
       snprintf(r->error + used, sizeof r->error - used, ": %s", mupc_ctx_build_log(ctx));
     }
   } else {
-    r->train_loss = r->losses[steps - 1];
-    r->test_acc = ev.acc;
-    r->sec_median = cli_median(secs, steps);
+    r->train_loss = r->rec.losses[r->rec.steps - 1];
+    r->test_acc = r->rec.test.acc;
+    r->sec_median = r->rec.seconds_median;
     r->gflops = mupc_net_dense_flops_per_step(&o->p) / r->sec_median * 1e-9;
   }
-  mupc_trainer_free(tr);
-  mupc_net_free(net);
   mupc_ctx_free(ctx);
-  free(secs);
 }
 
-/* max|a − b| / max|b|: the normalised error the tests use. */
-static double rel_diff(const float *a, const float *b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    num = fmax(num, fabs((double)a[i] - (double)b[i]));
-    den = fmax(den, fabs((double)b[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-
-static void agreement(row *rows, int n, int steps) {
+/* Every run that worked against the first that did. */
+static void agreement(row *rows, int n) {
   const row *ref = NULL;
   for (int i = 0; i < n; i++) {
     rows[i].weight_diff = rows[i].loss_diff = NAN;
     if (rows[i].error[0]) continue;
-    if (!ref) {
-      ref = &rows[i];
-      rows[i].weight_diff = rows[i].loss_diff = 0.0;
-      continue;
-    }
-    rows[i].weight_diff = rel_diff(rows[i].weights, ref->weights, ref->nweights);
-    double worst = 0;
-    for (int s = 0; s < steps; s++)
-      worst = fmax(worst, fabs((double)rows[i].losses[s] - ref->losses[s]) /
-                              fmax(fabs((double)ref->losses[s]), 1e-30));
-    rows[i].loss_diff = worst;
+    if (!ref) ref = &rows[i];
+    /* The same plan and network: the records cannot differ in shape. */
+    (void)mupc_run_record_diff(&rows[i].rec, &ref->rec, &rows[i].weight_diff,
+                               &rows[i].loss_diff);
   }
 }
 
@@ -281,36 +234,32 @@ int cli_compare(int argc, char **argv) {
     if (want_help) help();
     return rc;
   }
-  o.o.eval_every = o.o.save_every = 0;
   mupc_dataset train = {0}, test = {0};
-  rc = cli_load_data(CMD, o.o.data_dir, &o.o.data, &train, &test);
+  const int st = mupc_dataset_load_train_test(o.o.data_dir, &o.o.data, &train, &test);
+  if (st) rc = cli_flag_error(CMD, "--data", st);
   if (!rc && train.count < o.p.batch)
     rc = cli_error(CLI_EXIT_USAGE, CMD, "--batch %d: larger than the %d training samples in %s",
                    o.p.batch, train.count, o.o.data_dir);
   o.p.input_dim = train.dim;
   o.p.output_dim = train.classes;
-  const int steps = o.o.epochs ? o.o.epochs * (train.count / o.p.batch) : (int)o.o.steps;
   row *rows = rc ? NULL : calloc((size_t)o.nspecs, sizeof *rows);
   if (!rc && !rows) rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
   int failed = 0;
   for (int i = 0; !rc && i < o.nspecs; i++) {
     snprintf(rows[i].spec, sizeof rows[i].spec, "%s", o.specs[i]);
     if (!o.json && !o.markdown) fprintf(stderr, "compare: running on %s ...\n", o.specs[i]);
-    run_device(&o, steps, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
+    run_device(&o, o.gemm[i] >= 0 ? o.gemm[i] : o.default_gemm, &train, &test, &rows[i]);
     failed += rows[i].error[0] != 0;
   }
   if (!rc) {
-    agreement(rows, o.nspecs, steps);
+    agreement(rows, o.nspecs);
     if (o.json)
       print_json(rows, o.nspecs);
     else
       print_rows(rows, o.nspecs, o.markdown);
     if (failed == o.nspecs) rc = CLI_EXIT_FAIL;
   }
-  for (int i = 0; rows && i < o.nspecs; i++) {
-    free(rows[i].weights);
-    free(rows[i].losses);
-  }
+  for (int i = 0; rows && i < o.nspecs; i++) mupc_run_record_free(&rows[i].rec);
   free(rows);
   mupc_dataset_free(&train);
   mupc_dataset_free(&test);

@@ -120,12 +120,6 @@ int dist_sum_doubles(double *v, size_t n, void *arg) {
 
 int dist_max_int(int *v) { return reduce(v, 1, MPI_INT, MPI_MAX); }
 
-void dist_barrier(void) {
-#if MUPC_HAVE_MPI
-  if (g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
-#endif
-}
-
 void dist_abort(int code) {
   if (!g_joined || g_size == 1) return;
   fflush(stdout);

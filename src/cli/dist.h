@@ -31,9 +31,6 @@ int dist_max_int(int *v);
 mupc_reduce dist_reduce(void);
 /* Seconds spent in dist_sum_floats so far (the gradient all-reduce). */
 double dist_allreduce_seconds(void);
-/* Waits for every rank (mupc bench: so that the all-reduce it times is
- * the transfer, not one rank waiting for a slower one). */
-void dist_barrier(void);
 
 /* A rank that failed on its own (device, file) ends the whole job with
  * MPI_Abort, after its one-line error is out; the other ranks may be

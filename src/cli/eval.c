@@ -91,20 +91,15 @@ static void print_json(const eval_opts *o, const mupc_checkpoint *ck, const char
   json_object_put(j);
 }
 
-/* The checkpoint's test set (its format, label and normalisation, its
- * class count), then its network with its weights, scored on it. */
+/* The checkpoint's test set (mupc_checkpoint_test_set), then its network
+ * with its weights, scored on it. */
 static int evaluate(const eval_opts *o, mupc_checkpoint *ck, const char *data,
                     mupc_eval_result *ev) {
-  mupc_data_opts d = ck->o.data;
-  d.classes = ck->p.output_dim;
   mupc_dataset test = {0};
   mupc_ctx *ctx = NULL;
   mupc_net *net = NULL;
-  int st = mupc_dataset_load(data, 0, &d, &test), code = CLI_EXIT_OK;
-  if (st) code = cli_flag_error(CMD, "--data", st);
-  else if (test.dim != ck->p.input_dim)
-    code = cli_error(CLI_EXIT_USAGE, CMD, "--data: %s has samples of %d values, %s expects %d",
-                     data, test.dim, o->model, ck->p.input_dim);
+  int st = mupc_checkpoint_test_set(ck, o->model, data, &test);
+  int code = st ? cli_flag_error(CMD, "--data", st) : CLI_EXIT_OK;
   if (o->batch) ck->p.batch = o->batch;
   if (!code && !(code = cli_ctx_init(CMD, o->device, o->gemm, -1, &ctx)) &&
       !(st = mupc_net_init(&net, ctx, &ck->p)) && (st = mupc_net_load_weights(net, o->model)))

@@ -165,54 +165,28 @@ void cli_params_help(FILE *f, unsigned rows) {
 
 /* ---- --resume ------------------------------------------------------------- */
 
-/* Rows a resumed run may change: the plan, the output, where the data are. */
-static int free_on_resume(const char *name) {
-  static const char *const names[] = {"steps", "epochs", "eval-every", "save", "save-every", "data"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (!strcmp(names[i], name)) return 1;
-  return 0;
-}
-
-/* Row r's value in the flags' (p, o) and the checkpoint's configuration. */
-static int both_values(const mupc_param_info *r, const mupc_net_params *p,
-                       const mupc_train_opts *o, const mupc_checkpoint *ck, char *mine,
-                       char *theirs, size_t n) {
-  if (r->scope == MUPC_PSCOPE_NET)
-    return mupc_params_get(p, r->name, mine, n) || mupc_params_get(&ck->p, r->name, theirs, n);
-  if (!strcmp(r->name, "classes")) {
-    snprintf(theirs, n, "%d", ck->p.output_dim);
-    return mupc_train_opts_get(o, r->name, mine, n);
-  }
-  return mupc_train_opts_get(o, r->name, mine, n) || mupc_train_opts_get(&ck->o, r->name, theirs, n);
-}
-
-static int same_value(const mupc_param_info *r, const char *a, const char *b) {
-  /* -0 and 0 are the same rate. */
-  if (r->type == MUPC_PTYPE_FLOAT) return strtof(a, NULL) == strtof(b, NULL);
-  return strcmp(a, b) == 0;
-}
-
 int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_params *p,
                             const mupc_train_opts *o, const mupc_checkpoint *ck) {
-  char mine[MUPC_PATH_MAX], theirs[MUPC_PATH_MAX], have[MUPC_PATH_MAX + 64];
+  char have[MUPC_PATH_MAX + 64];
   for (size_t i = 0; i < nrows(); i++) {
-    const mupc_param_info *r = mupc_params_info(i);
-    if (!seen[i] || free_on_resume(r->name)) continue;
-    if (r->scope == MUPC_PSCOPE_TRAIN && (!o || !ck->has_run)) continue;
-    if (both_values(r, p, o, ck, mine, theirs, sizeof mine))
+    if (!seen[i]) continue;
+    if (mupc_checkpoint_conflict(ck, p, o, mupc_params_info(i)->name, have, sizeof have))
       return cli_error(CLI_EXIT_USAGE, cmd, "--%s: %s", flag_of(i), mupc_errmsg());
-    if (!strcmp(r->name, "format") && !strcmp(mine, "auto")) continue;
-    if (same_value(r, mine, theirs)) continue;
-    if (is_bool(r))
-      snprintf(have, sizeof have, "%s %s", r->name, strcmp(theirs, "0") ? "on" : "off");
-    else if (!strcmp(r->name, "classes"))
-      snprintf(have, sizeof have, "%s classes", theirs);
-    else
-      snprintf(have, sizeof have, "%s %s", r->name, theirs);
-    return cli_error(CLI_EXIT_USAGE, cmd,
-                     "--%s: conflicts with %s, which has %s; --resume takes the network, "
-                     "optimiser and data flags from the checkpoint",
-                     flag_of(i), path, have);
+    if (have[0])
+      return cli_error(CLI_EXIT_USAGE, cmd,
+                       "--%s: conflicts with %s, which has %s; --resume takes the network, "
+                       "optimiser and data flags from the checkpoint",
+                       flag_of(i), path, have);
   }
   return CLI_EXIT_OK;
+}
+
+void cli_params_per_run(const mupc_train_opts *given, mupc_train_opts *o) {
+  char v[MUPC_PATH_MAX];
+  for (size_t i = 0; i < nrows(); i++) {
+    const mupc_param_info *r = mupc_params_info(i);
+    if (seen[i] && (r->flags & MUPC_PFLAG_PER_RUN) && r->scope == MUPC_PSCOPE_TRAIN &&
+        mupc_train_opts_get(given, r->name, v, sizeof v) == MUPC_OK)
+      (void)mupc_train_opts_set(o, r->name, v); /* it parsed once, it parses again */
+  }
 }

@@ -39,13 +39,16 @@ int cli_param_seen(const char *name);
 void cli_params_help(FILE *f, unsigned rows);
 
 /* --resume: every row given on the command line whose value differs from
- * the checkpoint's is a usage error: "--<flag>: conflicts with PATH, which
- * has <name> <value>; --resume takes the network, optimiser and data flags
- * from the checkpoint". --format auto never conflicts; --classes compares
- * with ck->p.output_dim; steps, epochs, eval-every, save, save-every and
- * data never conflict (a resumed run may change them). Returns 0 or
+ * the checkpoint's (mupc_checkpoint_conflict) is a usage error: "--<flag>:
+ * conflicts with PATH, which has <name> <value>; --resume takes the network,
+ * optimiser and data flags from the checkpoint". Returns 0 or
  * CLI_EXIT_USAGE after printing the line. */
 int cli_params_check_resume(const char *cmd, const char *path, const mupc_net_params *p,
                             const mupc_train_opts *o, const mupc_checkpoint *ck);
+
+/* A resumed run's options: o (the checkpoint's) takes the rows of this run
+ * (MUPC_PFLAG_PER_RUN: steps, epochs, eval-every, save, save-every, data)
+ * that the command line gave, from `given`. */
+void cli_params_per_run(const mupc_train_opts *given, mupc_train_opts *o);
 
 #endif

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <string.h>
 
 /* ---- progress ------------------------------------------------------------ */
@@ -88,50 +87,27 @@ int metrics_open(metrics *m, const char *cmd, const char *path) {
   return cli_error(CLI_EXIT_USAGE, cmd, "--metrics: cannot create %s: %s", path, strerror(errno));
 }
 
-/* Writes one line and flushes it, so a full disk shows at once and a
- * reader following the file sees every step. Frees o. */
-static int emit(metrics *m, const char *cmd, json_object *o) {
-  const char *text =
-      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-  const int ok = text && fputs(text, m->f) >= 0 && fputc('\n', m->f) != EOF && fflush(m->f) == 0;
-  const int err = errno;
-  json_object_put(o);
+/* Writes the library's line (st: how making it went) and flushes it, so a
+ * full disk shows at once and a reader following the file sees every step. */
+static int emit(metrics *m, const char *cmd, int st, const char *text) {
+  if (st) return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: %s", mupc_errmsg());
+  const int ok = fputs(text, m->f) >= 0 && fputc('\n', m->f) != EOF && fflush(m->f) == 0;
   if (ok) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: writing %s failed: %s", m->path,
-                   text ? strerror(err) : "out of memory");
-}
-
-/* One line: a step's (t) or the final one (ev). json_object_object_add
- * takes a NULL value as JSON null. */
-static int line(metrics *m, const char *cmd, int64_t step, const mupc_train_metrics *t,
-                const mupc_eval_result *ev, double seconds) {
-  if (!m->f) return CLI_EXIT_OK;
-  json_object *o = json_object_new_object();
-  if (!o) return cli_error(CLI_EXIT_FAIL, cmd, "--metrics: out of memory");
-  if (!t) json_object_object_add(o, "final", json_object_new_boolean(1));
-  json_object_object_add(o, "step", json_object_new_int64(step));
-  if (t) {
-    json_object_object_add(o, "epoch", json_object_new_int64(t->epoch));
-    /* Floats as floats: the shortest text of the float, not of the double. */
-    json_object_object_add(o, "train_loss", cli_json_float(t->train_loss));
-    json_object_object_add(o, "energy", cli_json_float(t->energy));
-    json_object_object_add(o, "seconds", cli_json_double(seconds));
-  }
-  if (ev || t->evaluated) {
-    json_object_object_add(o, "test_acc", cli_json_double(ev ? ev->acc : t->test_acc));
-    json_object_object_add(o, "test_loss", cli_json_double(ev ? ev->loss : t->test_loss));
-  }
-  if (!t) json_object_object_add(o, "seconds", cli_json_double(seconds));
-  return emit(m, cmd, o);
+                   strerror(errno));
 }
 
 int metrics_step(metrics *m, const char *cmd, const mupc_train_metrics *t, double seconds) {
-  return line(m, cmd, t->step, t, NULL, seconds);
+  char text[MUPC_METRICS_JSON_MAX];
+  if (!m->f) return CLI_EXIT_OK;
+  return emit(m, cmd, mupc_train_metrics_json(t, seconds, text, sizeof text), text);
 }
 
 int metrics_final(metrics *m, const char *cmd, int64_t step, const mupc_eval_result *ev,
                   double seconds) {
-  return line(m, cmd, step, NULL, ev, seconds);
+  char text[MUPC_METRICS_JSON_MAX];
+  if (!m->f) return CLI_EXIT_OK;
+  return emit(m, cmd, mupc_train_final_json(step, ev, seconds, text, sizeof text), text);
 }
 
 int metrics_close(metrics *m, const char *cmd) {

@@ -3,7 +3,8 @@
  * Progress, on stderr: a bar redrawn in place on a terminal, plain periodic
  * lines otherwise, nothing with --quiet.
  *
- * --metrics FILE: one JSON object per line (json-c), see README "Metrics".
+ * --metrics FILE: one JSON object per line (mupc_train_metrics_json), see
+ * README "Metrics".
  *   per step: {"step", "epoch", "train_loss", "energy", "seconds"
  *              [, "test_acc", "test_loss"]}
  *   last:     {"final": true, "step", "test_acc", "test_loss", "seconds"}

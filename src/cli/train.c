@@ -150,13 +150,11 @@ static int configure(run *r) {
   if (st) return cli_flag_error(CMD, "--resume", st);
   int code = cli_params_check_resume(CMD, r->resume, &r->p, &r->o, r->ck);
   if (code) return code;
+  /* The rows a run gives anew come from its flags where given, else from
+   * the checkpoint: its data directory and total steps, and defaults (as
+   * the flags') for the rest. */
   mupc_train_opts o = r->ck->o;
-  if (cli_param_seen("data")) memcpy(o.data_dir, r->o.data_dir, sizeof o.data_dir);
-  if (cli_param_seen("steps")) o.steps = r->o.steps, o.epochs = 0;
-  if (cli_param_seen("epochs")) o.epochs = r->o.epochs;
-  o.eval_every = r->o.eval_every;
-  o.save_every = r->o.save_every;
-  memcpy(o.save, r->o.save, sizeof o.save);
+  cli_params_per_run(&r->o, &o);
   r->o = o;
   r->p = r->ck->p;
   return CLI_EXIT_OK;
@@ -178,8 +176,8 @@ static int load_data(run *r) {
    * (and so the checkpoint) keep what the flags said. */
   mupc_data_opts d = r->o.data;
   if (r->resume) d.classes = r->p.output_dim;
-  int code = cli_load_data(CMD, r->o.data_dir, &d, &r->train, &r->test);
-  if (code) return code;
+  const int st = mupc_dataset_load_train_test(r->o.data_dir, &d, &r->train, &r->test);
+  if (st) return cli_flag_error(CMD, "--data", st);
   r->o.data.format = d.format;
   if (!r->resume) r->p.input_dim = r->train.dim, r->p.output_dim = r->train.classes;
   if (r->p.batch <= r->train.count) return CLI_EXIT_OK;

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Every valid point of a small grid in a fixed scrambled order, large
  * tiles (WGD >= 32) first: each candidate costs a kernel compile, seconds
@@ -58,12 +57,6 @@ static void format_params(const size_t *v, char *dst, size_t n) {
                              mupc__tune_param_names[i], v[i]);
 }
 
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* GEMMs at these sizes take microseconds to milliseconds, so one timing is
  * noise-prone and the fastest of hundreds of single timings is mostly luck
  * (on a launch-bound GPU a "winner" timed 30 % faster and ran slower).
@@ -71,19 +64,13 @@ static double seconds(void) {
 enum { CONFIRM_TIMES = 5, CONFIRM_TOP = 3 };
 #define TUNE_MARGIN 1.03 /* the winner must beat the defaults by 3 % */
 
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static int rate_median(mupc_net *net, double *out) {
   double g[CONFIRM_TIMES];
   for (int i = 0; i < CONFIRM_TIMES; i++) {
     int rc = mupc_net_sgemm_rate(net, 3, &g[i]);
     if (rc) return rc;
   }
-  qsort(g, CONFIRM_TIMES, sizeof g[0], cmp_double);
-  *out = g[CONFIRM_TIMES / 2];
+  *out = mupc__median(g, CONFIRM_TIMES);
   return MUPC_OK;
 }
 
@@ -123,9 +110,9 @@ int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_seconds,
   rc = rate_median(net, &r.gflops_before);
   if (rc) goto ERROR;
   r.gflops_after = r.gflops_before;
-  const double start = seconds();
+  const double start = mupc__seconds();
   size_t tried = 0;
-  for (; tried < n && seconds() - start < budget_seconds; tried++) {
+  for (; tried < n && mupc__seconds() - start < budget_seconds; tried++) {
     double gf = 0;
     if (mupc__tune_override(ctx, cand[tried]) == MUPC_OK &&
         mupc_net_sgemm_rate(net, 3, &gf) != MUPC_OK)
