@@ -163,6 +163,7 @@ static void constants(void) {
   C(MUPC_PFLAG_FROM_DATA);
   C(MUPC_PFLAG_INTERNAL);
   C(MUPC_PATH_MAX);
+  C(MUPC_METRICS_JSON_MAX);
 #undef C
   fputs("}\n\n", out);
   fprintf(out, "VERSION = '%s'\n", MUPC_VERSION);

@@ -145,6 +145,8 @@ _PROTOTYPES = {
     "mupc_trainer_run": (_i, [_p, TRAIN_CALLBACK, _p]),
     "mupc_trainer_evaluate": (_i, [_p, P(Dataset), P(EvalResult)]),
     "mupc_trainer_position": (_i64, [_p]),
+    "mupc_train_metrics_json": (_i, [P(TrainMetrics), ctypes.c_double, _p, _sz]),
+    "mupc_train_final_json": (_i, [_i64, P(EvalResult), ctypes.c_double, _p, _sz]),
     "mupc_checkpoint_read": (_i, [_s, P(Checkpoint)]),
     "mupc_net_save": (_i, [_p, _s]),
     "mupc_net_load": (_i, [_p, _s]),

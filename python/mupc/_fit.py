@@ -1,20 +1,22 @@
 """mupc.fit: a training run on the library's trainer (mupc_trainer_*), the
 one `mupc train` runs, over NumPy arrays."""
 import ctypes
+import json
 import signal
 import threading
 import time
 
-import numpy as np
-
 from . import _capi, _data, _params
-from ._capi import fn
+from ._capi import CONST, fn
 
 
-def _as_written(v):
-    # `mupc train --metrics` writes a float32 as its shortest text; reading
-    # that back gives this double, so fit's rows equal the CLI's lines.
-    return float(str(np.float32(v)))
+def _line(write, *args):
+    """A metrics line as the library writes it for `mupc train --metrics`
+    (mupc_train_metrics_json), read back: fit's rows are the CLI's lines by
+    construction, keys, rounding and all."""
+    buf = ctypes.create_string_buffer(CONST["MUPC_METRICS_JSON_MAX"])
+    _capi.check(write(*args, buf, len(buf)), "fit")
+    return json.loads(buf.value.decode())
 
 
 class _Interrupt:
@@ -77,12 +79,7 @@ def fit(net, x, y, x_test=None, y_test=None, steps=None, epochs=None, eval_every
 
     def on_step(mp, _arg):
         try:
-            m = mp.contents
-            row = {"step": m.step, "epoch": m.epoch, "train_loss": _as_written(m.train_loss),
-                   "energy": _as_written(m.energy), "seconds": time.monotonic() - start}
-            if m.evaluated:
-                row["test_acc"] = m.test_acc
-                row["test_loss"] = m.test_loss
+            row = _line(fn.train_metrics_json, mp, time.monotonic() - start)
             rows.append(row)
             if callback is not None and callback(row):
                 state["stop"] = True
@@ -111,8 +108,8 @@ def fit(net, x, y, x_test=None, y_test=None, steps=None, epochs=None, eval_every
             if test is not None:
                 r = _capi.EvalResult()
                 _capi.check(fn.trainer_evaluate(tr, None, ctypes.byref(r)), "fit")
-                rows.append({"final": True, "step": fn.trainer_position(tr), "test_acc": r.acc,
-                             "test_loss": r.loss, "seconds": time.monotonic() - start})
+                rows.append(_line(fn.train_final_json, fn.trainer_position(tr), ctypes.byref(r),
+                                  time.monotonic() - start))
         finally:
             fn.trainer_free(tr)
     return rows
