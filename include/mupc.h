@@ -32,7 +32,7 @@ extern "C" {
 #define MUPC_API
 #endif
 
-#define MUPC_VERSION "0.2.0"
+#define MUPC_VERSION "0.3.0"
 
 /* ---- status codes ------------------------------------------------------ */
 

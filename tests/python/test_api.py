@@ -20,7 +20,7 @@ def batch_of(arrays, n=32, start=0):
 
 
 def test_version_is_the_headers():
-    assert mupc.__version__ == "0.2.0"
+    assert mupc.__version__ == "0.3.0"
     assert mupc.EINVAL == -3001 and mupc.OK == 0
 
 
