@@ -131,8 +131,9 @@ static void help_line(FILE *f, size_t i) {
   else
     snprintf(lead, sizeof lead, "  --%s %s", r->name, r->metavar);
   if (is_bool(r))
-    snprintf(text, sizeof text, "%s: %s (default: %s)", default_on(r) ? "off" : "on", r->help,
-             default_on(r) ? "on" : "off");
+    /* The row's help describes the switch when on; --no-X turns it off. */
+    snprintf(text, sizeof text, "turns %s (%s by default): %s", default_on(r) ? "off" : "on",
+             default_on(r) ? "on" : "off", r->help);
   else if (r->type == MUPC_PTYPE_ENUM)
     snprintf(text, sizeof text, "%s (%s; default %s)", r->help, r->allowed, r->def);
   else if (r->def[0])
