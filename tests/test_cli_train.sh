@@ -161,9 +161,12 @@ wait_for_line() {
     i=$((i + 1))
   done
 }
-long="$tiny --steps 600 --eval-every 0"
+# Long enough (about a second) that the signal, sent within 50 ms of the
+# first metrics line, always lands mid-run: at 600 steps (0.2 s) a busy
+# machine sometimes let the run finish first.
+long="$tiny --steps 3000 --eval-every 0"
 run "$mupc" train $long --save "$tmp/long.st" --quiet
-[ "$rc" -eq 0 ] || fail "the straight 600-step run"
+[ "$rc" -eq 0 ] || fail "the straight 3000-step run"
 rm -f "$tmp/s.jsonl"
 "$mupc" train $long --save "$tmp/int.st" --metrics "$tmp/s.jsonl" >"$out" 2>"$err" &
 pid=$!
