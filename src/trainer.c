@@ -353,6 +353,7 @@ static void drop_pending(mupc_trainer *tr) {
 }
 
 int mupc_trainer_save(mupc_trainer *tr, const char *path) {
+  if (!path) return mupc__fail(MUPC_EINVAL, "mupc_trainer_save: path must be set");
   /* The state now supersedes a periodic checkpoint still held back for the
    * same file. */
   const int periodic = !strcmp(path, tr->o.save);
@@ -365,33 +366,34 @@ int mupc_trainer_save(mupc_trainer *tr, const char *path) {
   return st;
 }
 
-/* The first net parameter stored in checkpoints on which ck and p differ,
- * or NULL. */
-static const mupc_param_info *differing(const mupc_net_params *a, const mupc_net_params *b,
-                                        char *va, char *vb, size_t n) {
+/* The first net parameter stored in checkpoints on which ck and mine
+ * differ, compared as --resume compares them (mupc_checkpoint_conflict: one
+ * rule, -0 and 0 the same rate): MUPC_EINVAL naming it with both values. */
+static int check_net(const char *path, const mupc_checkpoint *ck, const mupc_checkpoint *mine) {
+  char have[MUPC_PATH_MAX], want[MUPC_PATH_MAX];
   for (size_t i = 0; i < mupc_params_count(); i++) {
     const mupc_param_info *row = mupc_params_info(i);
     if (row->scope != MUPC_PSCOPE_NET || !row->key || (row->flags & MUPC_PFLAG_INTERNAL)) continue;
-    if (mupc_params_get(a, row->name, va, n) || mupc_params_get(b, row->name, vb, n)) return row;
-    if (strcmp(va, vb) != 0) return row;
+    int st = mupc_checkpoint_conflict(ck, &mine->p, NULL, row->name, have, sizeof have);
+    if (st == MUPC_OK && have[0])
+      st = mupc_checkpoint_conflict(mine, &ck->p, NULL, row->name, want, sizeof want);
+    if (st != MUPC_OK) return st;
+    if (have[0]) return mupc__fail(MUPC_EINVAL, "%s has %s, this trainer's net %s", path, have, want);
   }
-  return NULL;
+  return MUPC_OK;
 }
 
 /* Whether the checkpoint continues this trainer's run: the same network,
  * data order and position arithmetic. */
 static int check_run(const mupc_trainer *tr, const char *path, const mupc_checkpoint *ck,
                      const mupc_checkpoint *mine) {
-  char have[MUPC_PATH_MAX], want[MUPC_PATH_MAX];
   if (!ck->has_run)
     return mupc__fail(MUPC_EINVAL,
                       "%s holds a net without a training run (mupc_net_save); "
                       "load its weights with mupc_net_load",
                       path);
-  const mupc_param_info *row = differing(&ck->p, &mine->p, have, want, sizeof have);
-  if (row)
-    return mupc__fail(MUPC_EINVAL, "%s has %s %s, this trainer's net %s", path, row->name, have,
-                      want);
+  const int st = check_net(path, ck, mine);
+  if (st != MUPC_OK) return st;
   if (ck->train_count != mine->train_count)
     return mupc__fail(MUPC_EINVAL, "%s was trained on %lld samples, this training set has %lld",
                       path, (long long)ck->train_count, (long long)mine->train_count);
@@ -406,13 +408,15 @@ static int check_run(const mupc_trainer *tr, const char *path, const mupc_checkp
 }
 
 int mupc_trainer_load(mupc_trainer *tr, const char *path) {
+  if (!path) return mupc__fail(MUPC_EINVAL, "mupc_trainer_load: path must be set");
   mupc_checkpoint *ck = malloc(2 * sizeof *ck);
   if (!ck) return mupc__fail(MUPC_ENOMEM, "out of host memory for a checkpoint");
   mupc_st_file f = {0};
   run_meta(tr, &ck[1]);
-  int st = mupc_checkpoint_read(path, &ck[0]);
+  /* The file is read once: its metadata checked, then its tensors loaded. */
+  int st = mupc_st_read(path, &f);
+  if (st == MUPC_OK) st = mupc__checkpoint_read_meta(&f, path, &ck[0]);
   if (st == MUPC_OK) st = check_run(tr, path, &ck[0], &ck[1]);
-  if (st == MUPC_OK) st = mupc_st_read(path, &f);
   if (st == MUPC_OK) st = mupc__checkpoint_load_tensors(tr->net, &f, path, 1, ck[0].optim_t);
   if (st == MUPC_OK) {
     tr->step = ck[0].step;

@@ -271,6 +271,14 @@ static void test_load_mismatch(void **state) {
   expect_load_error(&q, &data, file, "seed");
   expect_load_error(&p, &fewer, file, "96");
   expect_load_error(&p, &data, alone, "mupc_net_load");
+  /* Values compare as --resume compares them: a weight decay of -0 is the
+   * checkpoint's 0, not another run. */
+  q = p;
+  q.weight_decay = -0.0f;
+  start(&r, &q, NULL, NULL);
+  if (mupc_trainer_load(r.tr, file) != MUPC_OK) fail_msg("load with -0: %s", mupc_errmsg());
+  assert_int_equal(mupc_trainer_position(r.tr), 1);
+  stop(&r);
 }
 
 /* ---- two ranks ---------------------------------------------------------------- */
