@@ -19,7 +19,7 @@ static const char *name_of(const char *const *names, int n, int v) {
   return (v >= 0 && v < n) ? names[v] : "?";
 }
 
-static int index_of(const char *const *names, int n, const char *s) {
+int mupc__name_index(const char *const *names, int n, const char *s) {
   /* Any case (--act ReLU): the names are lower case, and folding ASCII by
    * hand keeps the locale out of it. */
   for (int i = 0; s && i < n; i++) {
@@ -45,14 +45,14 @@ const char *mupc_aoptim_name(mupc_aoptim o) {
 const char *mupc_algo_name(mupc_algo a) { return name_of(algo_names, MUPC_ALGO_COUNT, (int)a); }
 const char *mupc_rng_name(mupc_rng r) { return name_of(rng_names, MUPC_RNG_COUNT, (int)r); }
 const char *mupc_gemm_name(mupc_gemm g) { return name_of(gemm_names, MUPC_GEMM_COUNT, (int)g); }
-int mupc_act_from_name(const char *s) { return index_of(act_names, MUPC_ACT_COUNT, s); }
-int mupc_param_from_name(const char *s) { return index_of(param_names, MUPC_PARAM_COUNT, s); }
-int mupc_loss_from_name(const char *s) { return index_of(loss_names, MUPC_LOSS_COUNT, s); }
-int mupc_optim_from_name(const char *s) { return index_of(optim_names, MUPC_OPTIM_COUNT, s); }
-int mupc_aoptim_from_name(const char *s) { return index_of(aoptim_names, MUPC_AOPTIM_COUNT, s); }
-int mupc_algo_from_name(const char *s) { return index_of(algo_names, MUPC_ALGO_COUNT, s); }
-int mupc_rng_from_name(const char *s) { return index_of(rng_names, MUPC_RNG_COUNT, s); }
-int mupc_gemm_from_name(const char *s) { return index_of(gemm_names, MUPC_GEMM_COUNT, s); }
+int mupc_act_from_name(const char *s) { return mupc__name_index(act_names, MUPC_ACT_COUNT, s); }
+int mupc_param_from_name(const char *s) { return mupc__name_index(param_names, MUPC_PARAM_COUNT, s); }
+int mupc_loss_from_name(const char *s) { return mupc__name_index(loss_names, MUPC_LOSS_COUNT, s); }
+int mupc_optim_from_name(const char *s) { return mupc__name_index(optim_names, MUPC_OPTIM_COUNT, s); }
+int mupc_aoptim_from_name(const char *s) { return mupc__name_index(aoptim_names, MUPC_AOPTIM_COUNT, s); }
+int mupc_algo_from_name(const char *s) { return mupc__name_index(algo_names, MUPC_ALGO_COUNT, s); }
+int mupc_rng_from_name(const char *s) { return mupc__name_index(rng_names, MUPC_RNG_COUNT, s); }
+int mupc_gemm_from_name(const char *s) { return mupc__name_index(gemm_names, MUPC_GEMM_COUNT, s); }
 
 /* Why the shards' sum equals one net with the global batch B (up to float
  * summation order): PC inference is per sample, so a shard's activities and

@@ -24,7 +24,16 @@ const char *mupc__cl_error_name(int code);
  * here because device matching and the data readers both fold names. */
 void mupc__lower(char *dst, const char *s, size_t n);
 
+/* ---- names (init.c) ---- */
+
+/* Index of s among n lower-case names, in any ASCII case ("ReLU" is
+ * "relu"), -1 if none: every *_from_name and the table's word lists. */
+int mupc__name_index(const char *const *names, int n, const char *s);
+
 /* ---- numbers and names as text, timings (text.c) ---- */
+
+/* A letter as parameter names compare: any case, '_' as '-'. */
+int mupc__name_char(char c);
 
 /* Strict numbers: the whole text, no blanks; 1 on success, *out written
  * only then. A float must be finite as a float; a u64 has no sign. The

@@ -11,7 +11,6 @@
 
 #include "internal.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -59,17 +58,7 @@ static const char *const label_names[] = {"fine", "coarse"};
 
 static const char *label_name_i(int v) { return v == 0 || v == 1 ? label_names[v] : NULL; }
 
-/* Whether s is word in any case (words here are lower-case ASCII). */
-static int same_word(const char *s, const char *word) {
-  while (*word && tolower((unsigned char)*s) == *word) s++, word++;
-  return !*word && !*s;
-}
-
-static int label_from_name(const char *s) {
-  for (int i = 0; i < 2; i++)
-    if (same_word(s, label_names[i])) return i;
-  return -1;
-}
+static int label_from_name(const char *s) { return mupc__name_index(label_names, 2, s); }
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -223,11 +212,9 @@ static const prow *row_of(const mupc_param_info *info) { return (const prow *)(c
 
 /* ---- names -------------------------------------------------------------- */
 
-/* The letter as row names spell it: lower case, '-' for '_'. */
-static int name_char(char c) { return c == '_' ? '-' : tolower((unsigned char)c); }
-
+/* Row names are lower case with '-': s may use any case and '_'. */
 static int same_name(const char *row_name, const char *s) {
-  while (*row_name && name_char(*s) == *row_name) row_name++, s++;
+  while (*row_name && mupc__name_char(*s) == *row_name) row_name++, s++;
   return !*row_name && !*s;
 }
 
@@ -261,13 +248,12 @@ static int in_range(const prow *r, double v) {
 }
 
 static int parse_bool(const char *s, int *out) {
+  /* false/true pairs: the index's parity is the value. */
   static const char *const words[] = {"false", "true", "0", "1", "off", "on", "no", "yes"};
-  for (int i = 0; i < 8; i++)
-    if (same_word(s, words[i])) {
-      *out = i % 2;
-      return 1;
-    }
-  return 0;
+  const int i = mupc__name_index(words, 8, s);
+  if (i < 0) return 0;
+  *out = i % 2;
+  return 1;
 }
 
 #define EXPECTED(why, nwhy, allowed, text)                                                         \

@@ -133,8 +133,7 @@ int mupc_format_number(double v, int as_float, char *dst, size_t n) {
 
 /* ---- the closest name ------------------------------------------------------ */
 
-/* The letter as names are compared: any case, '_' as '-'. */
-static int name_char(char c) { return c == '_' ? '-' : tolower((unsigned char)c); }
+int mupc__name_char(char c) { return c == '_' ? '-' : tolower((unsigned char)c); }
 
 /* Optimal string alignment distance: a swap of two neighbouring letters
  * ("stpes") counts as one edit, as it is one slip. More than `cap` counts as
@@ -148,11 +147,11 @@ static int edits(const char *a, const char *b, int cap) {
   for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
   for (size_t i = 1; i <= na; i++)
     for (size_t j = 1; j <= nb; j++) {
-      const int ai = name_char(a[i - 1]), bj = name_char(b[j - 1]);
+      const int ai = mupc__name_char(a[i - 1]), bj = mupc__name_char(b[j - 1]);
       int best = d[i - 1][j - 1] + (ai != bj);
       if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
       if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && ai == name_char(b[j - 2]) && name_char(a[i - 2]) == bj &&
+      if (i > 1 && j > 1 && ai == mupc__name_char(b[j - 2]) && mupc__name_char(a[i - 2]) == bj &&
           d[i - 2][j - 2] + 1 < best)
         best = d[i - 2][j - 2] + 1;
       d[i][j] = best;
