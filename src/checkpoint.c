@@ -229,7 +229,8 @@ int mupc_checkpoint_read(const char *path, mupc_checkpoint *out) {
   if (!path || !out) return mupc__fail(MUPC_EINVAL, "mupc_checkpoint_read: path and out must be set");
   mupc_st_file f;
   memset(&f, 0, sizeof f);
-  int st = mupc_st_read(path, &f);
+  /* The metadata alone: the tensors are the loaders' to read. */
+  int st = mupc__st_read(path, MUPC__ST_HEADER_ONLY, &f);
   if (st == MUPC_OK) st = mupc__checkpoint_read_meta(&f, path, out);
   mupc_st_free(&f);
   return st;

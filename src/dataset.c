@@ -222,7 +222,7 @@ static int load_tensors(const char *dir, int train, const mupc_data_opts *o, mup
   if (!path) return mupc__fail(MUPC_ENOMEM, "%s: out of memory building file names", dir);
   mupc_st_file f = {0};
   mupc__raw raw;
-  int status = mupc__st_read(path, 1, &f);
+  int status = mupc__st_read(path, MUPC__ST_ANY_DTYPE, &f);
   if (status == MUPC_OK) {
     mupc_st_tensor *x = (mupc_st_tensor *)mupc_st_find(&f, "x");
     const mupc_st_tensor *y = mupc_st_find(&f, "y");

@@ -154,7 +154,13 @@ int mupc__data_finish(const char *x_path, const char *y_path, mupc__raw *raw,
 int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *out);
 /* Concatenates n CIFAR binary batches (CIFAR-100 when cifar100 is set). */
 int mupc__cifar_read(const char *const *paths, int n, int cifar100, int coarse, mupc__raw *out);
-/* safetensors with any of the element types data sets use, not only F32. */
-int mupc__st_read(const char *path, int any, mupc_st_file *out);
+/* mupc_st_read with options: MUPC__ST_ANY_DTYPE takes any of the element
+ * types data sets use, not only F32; MUPC__ST_HEADER_ONLY validates the
+ * whole layout (the data section's size included) but reads no tensor data
+ * (data and bytes stay NULL): what a caller that needs only the metadata
+ * asks for. */
+#define MUPC__ST_ANY_DTYPE 1
+#define MUPC__ST_HEADER_ONLY 2
+int mupc__st_read(const char *path, int flags, mupc_st_file *out);
 
 #endif

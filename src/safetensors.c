@@ -728,8 +728,9 @@ static int read_raw(const char *path, FILE *fp, const st_entry *e, mupc_st_tenso
   return MUPC_OK;
 }
 
-/* Reads the data section into out->tensors, in offset order. */
-static int read_tensors(const char *path, FILE *fp, const st_entry *e, size_t n,
+/* The tensors' names, shapes and types into out->tensors, in offset order,
+ * and (with_data) the data section into them. */
+static int read_tensors(const char *path, FILE *fp, const st_entry *e, size_t n, int with_data,
                         mupc_st_file *out) {
   if (n == 0) return MUPC_OK;
   out->tensors = calloc(n, sizeof *out->tensors);
@@ -746,7 +747,7 @@ static int read_tensors(const char *path, FILE *fp, const st_entry *e, size_t n,
     t->ndim = e[i].ndim;
     memcpy(t->shape, e[i].shape, sizeof e[i].shape);
     snprintf(t->dtype, sizeof t->dtype, "%s", e[i].dtype->name);
-    if (e[i].elements == 0) continue;
+    if (e[i].elements == 0 || !with_data) continue;
     if (e[i].dtype != &st_dtypes[0]) {
       status = read_raw(path, fp, &e[i], t);
       if (status != MUPC_OK) goto ERROR;
@@ -907,7 +908,8 @@ int mupc_st_read(const char *path, mupc_st_file *out) {
   return mupc__st_read(path, 0, out);
 }
 
-int mupc__st_read(const char *path, int any, mupc_st_file *out) {
+int mupc__st_read(const char *path, int flags, mupc_st_file *out) {
+  const int any = (flags & MUPC__ST_ANY_DTYPE) != 0;
   if (!path || !out) return mupc__fail(MUPC_EINVAL, "mupc_st_read: path and out must be set");
   mupc_st_file f = {0};
   char *text = NULL;
@@ -930,7 +932,7 @@ int mupc__st_read(const char *path, int any, mupc_st_file *out) {
    * claims huge tensors in a small file costs nothing. */
   status = check_layout(path, entries, n, data_size);
   if (status != MUPC_OK) goto ERROR;
-  status = read_tensors(path, fp, entries, n, &f);
+  status = read_tensors(path, fp, entries, n, !(flags & MUPC__ST_HEADER_ONLY), &f);
   if (status != MUPC_OK) goto ERROR;
   *out = f;
   f = (mupc_st_file){0};

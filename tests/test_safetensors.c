@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal.h" /* mupc__st_read */
 #include "mupc.h"
 
 static char tmpdir[256];
@@ -219,6 +220,38 @@ static void test_round_trip(void **state) {
   assert_null(g.tensors);
   mupc_st_free(&g); /* idempotent */
   mupc_st_free(NULL);
+}
+
+/* Header only: every name, shape, type and metadata value as a full read
+ * gives them, no data; a file whose data section is cut short still fails,
+ * since the layout is checked against the file's size. */
+static void test_read_header_only(void **state) {
+  (void)state;
+  char p[512];
+  mupc_st_tensor t[5];
+  mupc_st_file f, g;
+  reference(t, &f);
+  assert_int_equal(mupc_st_write(in_tmp(p, sizeof p, "header.safetensors"), &f), MUPC_OK);
+  assert_int_equal(mupc__st_read(p, MUPC__ST_HEADER_ONLY, &g), MUPC_OK);
+  assert_int_equal(g.ntensors, f.ntensors);
+  for (size_t i = 0; i < f.ntensors; i++) {
+    assert_string_equal(g.tensors[i].name, f.tensors[i].name);
+    assert_int_equal(g.tensors[i].ndim, f.tensors[i].ndim);
+    for (int d = 0; d < f.tensors[i].ndim; d++)
+      assert_int_equal(g.tensors[i].shape[d], f.tensors[i].shape[d]);
+    assert_string_equal(g.tensors[i].dtype, "F32");
+    assert_null(g.tensors[i].data);
+  }
+  assert_string_equal(mupc_st_meta(&g, "format"), "pt");
+  mupc_st_free(&g);
+  FILE *fp = fopen(p, "rb");
+  assert_non_null(fp);
+  unsigned char buf[4096];
+  const size_t n = fread(buf, 1, sizeof buf, fp);
+  fclose(fp);
+  assert_true(n > 4 && n < sizeof buf);
+  write_raw(p, (const char *)buf, n - 4);
+  assert_int_equal(mupc__st_read(p, MUPC__ST_HEADER_ONLY, &g), MUPC_EFORMAT);
 }
 
 static void test_round_trip_empty_and_large(void **state) {
@@ -700,6 +733,7 @@ static void test_read_longest_name(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_read_header_only),
       cmocka_unit_test(test_round_trip_empty_and_large),
       cmocka_unit_test(test_layout),
       cmocka_unit_test(test_read_foreign),
