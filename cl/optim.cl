@@ -20,3 +20,13 @@ __kernel void sgd_update(__global float *w, __global const float *g, const int n
   if (i >= n) return;
   w[i] -= lr * (g[i] + wd * w[i]);
 }
+
+/* dst = srcᵀ for n / (rows·cols) matrices of rows x cols starting at off
+ * in both: the transposed weights the forward products read (net.h). */
+__kernel void transpose(__global const float *src, __global float *dst, const int off,
+                        const int rows, const int cols, const int n) {
+  const int i = get_global_id(0);
+  if (i >= n) return;
+  const int per = rows * cols, l = i / per, rc = i - l * per, r = rc / cols, c = rc - r * cols;
+  dst[off + l * per + c * rows + r] = src[off + i];
+}

@@ -10,6 +10,17 @@
  * A band is the hidden layers lo … L-1 (1-based); kernels index elements of
  * the band from its first layer, so a narrower band is a smaller launch. */
 
+/* The bodies of the inference's elementwise kernels are macros, so that the
+ * host's copy of the inference (src/hostinfer.c) expands them inside its
+ * own loops, where the compiler can vectorise them. There the loop bounds
+ * are exact and the index is the loop's: ELEMENT_GUARD drops the range
+ * check and ELEMENT_ID names the loop variable. */
+#ifndef ELEMENT_GUARD
+#define ELEMENT_GUARD(out_of_range) \
+  if (out_of_range) return;
+#define ELEMENT_ID get_global_id(0)
+#endif
+
 /* Feedforward of one hidden layer l >= 2: z_l = a·pred + s·z_{l-1}, a_l = φ(z_l). */
 __kernel void ff_hidden(__global float *z, __global float *a, __global const float *pred,
                         const int zoff, const int poff, const int bn, const float scale,
@@ -31,16 +42,22 @@ __kernel void ff_first(__global float *z, __global float *a, __global const floa
 }
 
 /* Hidden errors over the band starting at layer lo (see the top). */
+#define PC_ERRORS_BODY                                                         \
+  const int g = ELEMENT_ID;                                                    \
+  ELEMENT_GUARD(g >= count)                                                    \
+  const int i = (lo - 1) * bn + g;                                             \
+  /* f_1 is fixed: layer 1 moves only with d_1. Its loads below read an     \
+   * element that is there and drop it, so no load is conditional (a       \
+   * vectoriser cannot hoist one that might be out of bounds). */          \
+  const int below = i >= bn ? i - bn : i;                                      \
+  const float f = scale * ftz(pred[below]) + skip * d[below];                  \
+  const float v = r[i] + d[i] - (i >= bn ? f : 0.0f);                          \
+  e[i] = ftz(v);
+
 __kernel void pc_errors(__global const float *r, __global const float *d,
                         __global const float *pred, __global float *e, const int lo,
                         const int count, const int bn, const float scale, const float skip) {
-  const int g = get_global_id(0);
-  if (g >= count) return;
-  const int i = (lo - 1) * bn + g;
-  float v = r[i] + d[i];
-  if (i >= bn) /* f_1 is fixed: layer 1 moves only with d_1 */
-    v -= scale * ftz(pred[i - bn]) + skip * d[i - bn];
-  e[i] = ftz(v);
+  PC_ERRORS_BODY
 }
 
 /* r = z − f(z) over every hidden layer, from pred = φ(z_{l-1}) W_lᵀ: the
@@ -107,18 +124,21 @@ __kernel void out_error(__global const float *predl, __global const float *y,
  * Adam's lanes under a mask for gradient descent too, where grad² of the
  * tiny gradients deep in the band is denormal (see ftz). */
 #define PC_UPDATE_BODY(ADAM)                                                   \
-  const int g = get_global_id(0);                                              \
-  if (g >= count) return;                                                      \
+  const int g = ELEMENT_ID;                                                    \
+  ELEMENT_GUARD(g >= count)                                                    \
   const int i = (lo - 1) * bn + g;                                             \
   const float z0 = z[i], di = d[i];                                            \
   const float zi = z0 + di;                                                    \
   /* bp is a GEMM's output; the rest was flushed when it was written. */       \
   const float bpi = ftz(bp[i]);                                                \
-  float grad;                                                                  \
-  if (i < top) /* a hidden layer above */                                      \
-    grad = e[i] - dphi(zi) * (scale_h * bpi) - skip_h * e[i + bn];            \
-  else                                                                         \
-    grad = e[i] - dphi(zi) * (scale_top * bpi);                                \
+  /* Below the top a hidden layer is above, with its scale and skip; the   \
+   * top has the readout above, and no skip. e has one zero layer past the  \
+   * top (net.h), so the load is never conditional: a vectoriser cannot     \
+   * hoist a load that might be out of bounds. */                            \
+  const int hidden_above = i < top;                                            \
+  const float up = e[i + bn];                                                  \
+  const float above = (hidden_above ? scale_h : scale_top) * bpi;              \
+  float grad = e[i] - dphi(zi) * above - (hidden_above ? skip_h * up : 0.0f);  \
   grad = ftz(grad * inv_b);                                                    \
   if (store_dz) dz[i] = grad;                                                  \
   float step = grad;                                                           \

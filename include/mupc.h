@@ -712,6 +712,12 @@ typedef struct mupc_bench_result {
   double step_median, step_min, step_max; /* seconds per step */
   double feedforward_median, inference_median, update_median; /* seconds */
   double reduce_median; /* seconds of the gradient sum over the ranks; 0 on one */
+  /* The step (step_median's steps) in parts, medians in seconds: GEMMs
+   * (device time of CLBlast's, thread time over the pool's threads of the
+   * host provider's), other kernels (device kernels and fills, and the
+   * host inference's element loops likewise), and the rest: dispatch,
+   * joins, waiting for the queue. */
+  double gemm_median, kernels_median, wait_median;
   double flops_dense;    /* per step of this rank's net, DESIGN §5 (no wavefront) */
   double flops_executed; /* per step, the GEMMs the step ran */
   double gflops_dense, gflops_executed; /* the flops over the median step */

@@ -23,7 +23,7 @@ static void synthetic(const mupc_net_params *p, mupc_dataset *d, float *y) {
 }
 
 /* One step's seconds, in the order of the result's medians. */
-enum { T_STEP, T_FF, T_INFER, T_UPDATE, T_REDUCE, T_PARTS };
+enum { T_STEP, T_FF, T_INFER, T_UPDATE, T_REDUCE, T_GEMM, T_KERNELS, T_WAIT, T_PARTS };
 
 /* The library's step, timed around its gradient hook. Over several ranks
  * a trainer runs it with the caller's sum as its reduction, timed there;
@@ -75,11 +75,19 @@ static int timed_step(stepper *s, double t[T_PARTS]) {
   const double t1 = mupc__seconds();
   s->ff_flops += mupc_net_flop_count(s->net) - f0;
   mupc_train_metrics m;
+  mupc__profile_begin(s->ctx);
   if (!rc) rc = s->tr ? mupc_trainer_step(s->tr, &m)
                       : mupc_net_train_step_hook(s->net, s->x, s->y, mark, s, NULL);
   if (rc == MUPC_ENONFINITE) rc = MUPC_OK;
   if (!rc) rc = mupc_ctx_finish(s->ctx);
   const double t2 = mupc__seconds();
+  double busy[MUPC__PROF_KINDS];
+  mupc__profile_end(s->ctx, busy);
+  t[T_GEMM] = busy[MUPC__PROF_GEMM];
+  t[T_KERNELS] = busy[MUPC__PROF_KERNEL];
+  /* What neither computed: dispatch, joins, waiting for the queue, the
+   * host's own work between enqueues. */
+  t[T_WAIT] = t2 - t1 - t[T_GEMM] - t[T_KERNELS];
   t[T_STEP] = t2 - t1;
   t[T_FF] = t1 - t0;
   t[T_INFER] = s->t_grads - t1 - (t1 - t0);
@@ -92,7 +100,8 @@ static int timed_step(stepper *s, double t[T_PARTS]) {
  * extremes of the whole steps. */
 static void summarise(const double *t, int steps, double *col, mupc_bench_result *r) {
   double *const out[T_PARTS] = {&r->step_median, &r->feedforward_median, &r->inference_median,
-                                &r->update_median, &r->reduce_median};
+                                &r->update_median, &r->reduce_median, &r->gemm_median,
+                                &r->kernels_median, &r->wait_median};
   for (int k = 0; k < T_PARTS; k++) {
     for (int i = 0; i < steps; i++) col[i] = t[i * T_PARTS + k];
     *out[k] = mupc__median(col, (size_t)steps);

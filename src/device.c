@@ -316,7 +316,9 @@ static int ctx_on(mupc_ctx **out, const mupc_device_info *info) {
     rc = mupc__fail(err, "%s: clCreateContext failed: %s", info->name, mupc_strerror(err));
     goto ERROR;
   }
-  ctx->queue = clCreateCommandQueue(ctx->context, f.dev, 0, &err);
+  /* Profiling on: `mupc bench` reads the device time of the step's parts
+   * (profile.c); drivers only stamp two times per command for it. */
+  ctx->queue = clCreateCommandQueue(ctx->context, f.dev, CL_QUEUE_PROFILING_ENABLE, &err);
   if (err != CL_SUCCESS) {
     rc = mupc__fail(err, "%s: clCreateCommandQueue failed: %s", info->name, mupc_strerror(err));
     goto ERROR;
@@ -352,6 +354,8 @@ void mupc_ctx_free(mupc_ctx *ctx) {
   free(ctx->programs);
   free(ctx->build_log);
   free(ctx->host_ptrs);
+  free(ctx->prof_events);
+  free(ctx->prof_kind);
   if (ctx->queue) {
     clFinish(ctx->queue);
     clReleaseCommandQueue(ctx->queue);

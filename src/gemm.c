@@ -24,31 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if MUPC_HAVE_HOST_BLAS
-#include <cblas.h>
-#endif
-
-void mupc_host_blas_describe(char *dst, size_t n) {
-  if (n == 0) return;
-#if MUPC_HAVE_OPENBLAS
-  /* OpenBLAS pads its configuration string with a blank. */
-  char config[256];
-  snprintf(config, sizeof config, "%s", openblas_get_config());
-  size_t len = strlen(config);
-  while (len > 0 && config[len - 1] == ' ')
-    config[--len] = '\0';
-  const int threads = openblas_get_num_threads();
-  /* The kernel set is OpenBLAS's choice for this CPU unless the user forced
-   * one; say so, since a forced older set can be slower. */
-  const char *forced = getenv("OPENBLAS_CORETYPE");
-  snprintf(dst, n, "%s, %d thread%s%s%s", config, threads, threads == 1 ? "" : "s",
-           forced && *forced ? ", OPENBLAS_CORETYPE=" : "", forced && *forced ? forced : "");
-#elif MUPC_HAVE_HOST_BLAS
-  snprintf(dst, n, "CBLAS");
-#else
-  dst[0] = '\0';
-#endif
-}
 
 /* ---- provider choice ---- */
 
@@ -108,32 +83,6 @@ int mupc__gemm_ctx_init(mupc_ctx *ctx) {
   return rc;
 }
 
-/* ---- the host BLAS ---- */
-
-#if MUPC_HAVE_HOST_BLAS
-void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
-                      const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
-                      size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
-                      size_t batch) {
-  const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
-  const enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  /* One call per matrix: the BLAS spreads each over its threads, which on
-   * these shapes (64 x 128 x 128 and up) keeps them busy. */
-  for (size_t i = 0; i < batch; i++)
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha, a + i * a_stride, (int)lda,
-                b + i * b_stride, (int)ldb, beta, c + i * c_stride, (int)ldc);
-}
-#else
-void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
-                      const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
-                      size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
-                      size_t batch) {
-  (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda;
-  (void)a_stride, (void)b, (void)ldb, (void)b_stride, (void)beta, (void)c, (void)ldc;
-  (void)c_stride, (void)batch;
-}
-#endif
-
 /* Float extent [off, end) an operand of `rows` x `cols` (leading dimension
  * ld) spans over the batch. */
 static size_t extent_end(size_t off, size_t rows, size_t cols, size_t ld, size_t stride,
@@ -141,16 +90,10 @@ static size_t extent_end(size_t off, size_t rows, size_t cols, size_t ld, size_t
   return off + (batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
-typedef struct operand {
-  cl_mem mem;
-  size_t off, end; /* floats */
-  const char *name;
-} operand;
-
 /* The three operands, with the checks CLBlast makes for its own calls: a
  * BLAS handed a bad leading dimension would print (xerbla) instead of
  * failing, and one handed a short buffer would run past it. */
-static int host_operands(mupc_net *net, const mupc__gemm_args *g, operand op[3]) {
+static int check_operands(mupc_net *net, const mupc__gemm_args *g) {
   const size_t ar = g->trans_a ? g->k : g->m, ac = g->trans_a ? g->m : g->k;
   const size_t br = g->trans_b ? g->n : g->k, bc = g->trans_b ? g->k : g->n;
   const size_t dims[3][3] = {{ar, ac, g->lda}, {br, bc, g->ldb}, {g->m, g->n, g->ldc}};
@@ -167,30 +110,34 @@ static int host_operands(mupc_net *net, const mupc__gemm_args *g, operand op[3])
     cl_int err = clGetMemObjectInfo(mems[i], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     if (err != CL_SUCCESS)
       return mupc__fail(err, "host GEMM: operand %s: %s", names[i], mupc_strerror(err));
-    op[i] = (operand){mems[i], offs[i],
-                      rows ? extent_end(offs[i], rows, cols, ld, strides[i], g->batch) : offs[i],
-                      names[i]};
-    if (ld < cols || ld > INT_MAX || op[i].end > bytes / sizeof(float))
+    const size_t end =
+        rows ? extent_end(offs[i], rows, cols, ld, strides[i], g->batch) : offs[i];
+    if (ld < cols || ld > INT_MAX || end > bytes / sizeof(float))
       return mupc__fail(MUPC_EGEMM,
                         "%s: host GEMM %zux%zux%zu (batch %zu): operand %s (leading dimension "
                         "%zu, floats %zu to %zu) does not fit its buffer of %zu floats",
-                        net->ctx->info.name, g->m, g->n, g->k, g->batch, names[i], ld, op[i].off,
-                        op[i].end, bytes / sizeof(float));
+                        net->ctx->info.name, g->m, g->n, g->k, g->batch, names[i], ld, offs[i], end,
+                        bytes / sizeof(float));
   }
   return MUPC_OK;
 }
 
-/* ---- native kernels ----
- * clEnqueueNativeKernel hands the function a copy of its argument block in
- * which the runtime has replaced the buffers' handles by pointers to their
- * memory. PoCL 3.1 fills those slots in an order of its own, not the order
- * of mem_list (three buffers listed C, A, B arrive as A, B, C), so a slot
- * cannot say which buffer it holds. Each buffer's address is therefore
- * learnt once, by a native kernel with that buffer alone, and every GEMM
- * carries the addresses it expects: the function checks that the slots hold
- * exactly that set (in any order) and multiplies on its own copy. Should a
- * driver ever move a buffer, the check fails and the context records a
- * fault, reported by the next mupc call that waits for the queue. */
+/* ---- host calls ----
+ * A host function run in the queue's order on host views of device
+ * buffers (mupc__host_call). Where the driver runs native kernels (PoCL)
+ * it is one: clEnqueueNativeKernel hands the function a copy of its
+ * argument block in which the runtime has replaced the buffers' handles by
+ * pointers to their memory. PoCL 3.1 fills those slots in an order of its
+ * own, not the order of mem_list (three buffers listed C, A, B arrive as
+ * A, B, C), so a slot cannot say which buffer it holds. Each buffer's
+ * address is therefore learnt once, by a native kernel with that buffer
+ * alone, and every call carries the addresses it expects: the function
+ * checks that the slots hold exactly that set (in any order) and runs on
+ * its own copy. Should a driver ever move a buffer, the check fails and
+ * the context records a fault, reported by the next mupc call that waits
+ * for the queue. Elsewhere (rusticl) the buffers are mapped, which waits
+ * for the queue, the function runs, and they are unmapped before anything
+ * else is enqueued. */
 
 typedef union slot {
   cl_mem mem;
@@ -229,7 +176,7 @@ static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
       clEnqueueNativeKernel(ctx->queue, probe_fn, &args, sizeof args, 1, &buf, &loc, 0, NULL, NULL);
   if (err == CL_SUCCESS) err = clFinish(ctx->queue);
   if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: a native kernel (host GEMM): %s", ctx->info.name,
+    return mupc__fail(err, "%s: a native kernel (host call): %s", ctx->info.name,
                       mupc_strerror(err));
   if (!addr)
     return mupc__fail(MUPC_EGEMM, "%s: the driver gave a native kernel no buffer address",
@@ -247,122 +194,135 @@ void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf) {
 int mupc__gemm_check_fault(mupc_ctx *ctx) {
   if (!atomic_load(&ctx->host_fault)) return MUPC_OK;
   return mupc__fail(MUPC_EGEMM,
-                    "%s: a host GEMM found its buffers at other addresses than the driver "
-                    "reported before, and was skipped; results since are wrong (use --gemm "
-                    "clblast, or MUPC_GEMM=clblast, on this driver)",
+                    "%s: a host call (GEMM or inference) found its buffers at other addresses "
+                    "than the driver reported before, and was skipped; results since are wrong "
+                    "(use --gemm clblast, or MUPC_GEMM=clblast, on this driver)",
                     ctx->info.name);
 }
 
+/* The distinct buffers among mems, and for each mem its index among them. */
+typedef struct buffer_set {
+  cl_mem list[MUPC__HOST_MAX_BUFFERS];
+  int n;
+  int which[MUPC__HOST_MAX_BUFFERS];
+} buffer_set;
+
+static void distinct(const cl_mem *mems, int nmem, buffer_set *s) {
+  s->n = 0;
+  for (int i = 0; i < nmem; i++) {
+    int j = 0;
+    while (j < s->n && s->list[j] != mems[i])
+      j++;
+    if (j == s->n) s->list[s->n++] = mems[i];
+    s->which[i] = j;
+  }
+}
+
 typedef struct native_args {
-  slot buf[3];      /* distinct buffers, in mem_list order; filled by the runtime */
-  float *expect[3]; /* their addresses, as probed */
-  int nbuf;
-  int which[3]; /* index into expect of A, B, C */
+  slot buf[MUPC__HOST_MAX_BUFFERS];       /* distinct buffers; filled by the runtime */
+  float *expect[MUPC__HOST_MAX_BUFFERS];  /* their addresses, as probed */
+  buffer_set set;
+  int nmem;
   atomic_int *fault;
-  mupc__gemm_args g;
+  mupc__host_fn fn;
+  _Alignas(max_align_t) unsigned char arg[MUPC__HOST_MAX_ARG];
 } native_args;
 
-static void CL_CALLBACK native_gemm(void *p) {
-  const native_args *n = p;
-  for (int i = 0; i < n->nbuf; i++) {
+static void CL_CALLBACK native_call(void *p) {
+  native_args *n = p;
+  for (int i = 0; i < n->set.n; i++) {
     int found = 0;
-    for (int j = 0; j < n->nbuf; j++)
+    for (int j = 0; j < n->set.n; j++)
       found |= n->buf[j].ptr == n->expect[i];
     if (!found) {
       atomic_store(n->fault, 1);
       return;
     }
   }
-  const mupc__gemm_args *g = &n->g;
-  mupc__host_sgemm(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha,
-                   n->expect[n->which[0]] + g->a_off, g->lda, g->a_stride,
-                   n->expect[n->which[1]] + g->b_off, g->ldb, g->b_stride, g->beta,
-                   n->expect[n->which[2]] + g->c_off, g->ldc, g->c_stride, g->batch);
+  float *ptrs[MUPC__HOST_MAX_BUFFERS] = {NULL};
+  for (int i = 0; i < n->nmem; i++) ptrs[i] = n->expect[n->set.which[i]];
+  n->fn(n->arg, ptrs);
 }
 
-static int host_native(mupc_net *net, const mupc__gemm_args *g, const operand op[3]) {
-  mupc_ctx *ctx = net->ctx;
-  native_args args;
-  memset(&args, 0, sizeof args);
-  args.g = *g;
-  args.fault = &ctx->host_fault;
-  cl_mem list[3];
-  const void *loc[3];
-  for (int i = 0; i < 3; i++) {
-    int j = 0;
-    while (j < args.nbuf && list[j] != op[i].mem)
-      j++;
-    if (j == args.nbuf) {
-      int rc = device_address(ctx, op[i].mem, &args.expect[j]);
-      if (rc) return rc;
-      list[j] = op[i].mem;
-      args.buf[j].mem = op[i].mem;
-      loc[j] = &args.buf[j];
-      args.nbuf++;
-    }
-    args.which[i] = j;
+static int call_native(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg_size,
+                       const buffer_set *set, int nmem) {
+  native_args *args = calloc(1, sizeof *args);
+  if (!args) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  args->set = *set;
+  args->nmem = nmem;
+  args->fault = &ctx->host_fault;
+  args->fn = fn;
+  memcpy(args->arg, arg, arg_size);
+  const void *loc[MUPC__HOST_MAX_BUFFERS];
+  int rc = MUPC_OK;
+  for (int j = 0; j < set->n && !rc; j++) {
+    rc = device_address(ctx, set->list[j], &args->expect[j]);
+    args->buf[j].mem = set->list[j];
+    loc[j] = &args->buf[j];
   }
-  cl_int err = clEnqueueNativeKernel(ctx->queue, native_gemm, &args, sizeof args,
-                                     (cl_uint)args.nbuf, list, loc, 0, NULL, NULL);
+  /* The runtime copies the block: it can go once enqueued. */
+  cl_int err = rc ? CL_SUCCESS
+                  : clEnqueueNativeKernel(ctx->queue, native_call, args, sizeof *args,
+                                          (cl_uint)set->n, set->list, loc, 0, NULL, NULL);
+  free(args);
+  if (rc) return rc;
   if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: enqueueing a host GEMM (native kernel): %s", ctx->info.name,
+    return mupc__fail(err, "%s: enqueueing a host call (native kernel): %s", ctx->info.name,
                       mupc_strerror(err));
   return MUPC_OK;
 }
 
-/* Map every distinct buffer over the span its operands use (C read and
- * written, so bytes between strided matrices survive), multiply, unmap. The
- * last map blocks; in the in-order queue that means every command before
- * it has finished. */
-static int host_mapped(mupc_net *net, const mupc__gemm_args *g, const operand op[3]) {
-  cl_command_queue q = net->ctx->queue;
-  cl_mem mem[3];
-  size_t lo[3], hi[3];
-  cl_map_flags flags[3];
-  float *base[3] = {NULL, NULL, NULL};
-  int which[3], nbuf = 0;
-  for (int i = 0; i < 3; i++) {
-    int j = 0;
-    while (j < nbuf && mem[j] != op[i].mem)
-      j++;
-    const cl_map_flags f = i == 2 ? CL_MAP_READ | CL_MAP_WRITE : CL_MAP_READ;
-    if (j == nbuf) {
-      mem[j] = op[i].mem, lo[j] = op[i].off, hi[j] = op[i].end, flags[j] = f;
-      nbuf++;
-    } else {
-      lo[j] = op[i].off < lo[j] ? op[i].off : lo[j];
-      hi[j] = op[i].end > hi[j] ? op[i].end : hi[j];
-      flags[j] |= f;
-    }
-    which[i] = j;
-  }
+/* Map every distinct buffer whole, call, unmap. The last map blocks; in the
+ * in-order queue that means every command before it has finished. */
+static int call_mapped(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, const buffer_set *set,
+                       int nmem) {
+  cl_command_queue q = ctx->queue;
+  float *base[MUPC__HOST_MAX_BUFFERS];
   cl_int err = CL_SUCCESS;
   int mapped = 0;
-  for (; mapped < nbuf && err == CL_SUCCESS; mapped++) {
-    const size_t bytes = (hi[mapped] > lo[mapped] ? hi[mapped] - lo[mapped] : 1) * sizeof(float);
-    base[mapped] =
-        clEnqueueMapBuffer(q, mem[mapped], mapped == nbuf - 1 ? CL_TRUE : CL_FALSE, flags[mapped],
-                           lo[mapped] * sizeof(float), bytes, 0, NULL, NULL, &err);
+  for (; mapped < set->n && err == CL_SUCCESS; mapped++) {
+    size_t bytes = 0;
+    err = clGetMemObjectInfo(set->list[mapped], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS) break;
+    base[mapped] = clEnqueueMapBuffer(q, set->list[mapped], mapped == set->n - 1 ? CL_TRUE : CL_FALSE,
+                                      CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
     if (err != CL_SUCCESS) break;
   }
   if (err == CL_SUCCESS) {
-    /* The pointers below are only formed, never dereferenced, for an empty
-     * operand: extent and offset agree then. */
-    const float *a = base[which[0]] + (g->a_off - lo[which[0]]);
-    const float *b = base[which[1]] + (g->b_off - lo[which[1]]);
-    float *c = base[which[2]] + (g->c_off - lo[which[2]]);
-    mupc__host_sgemm(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, g->lda, g->a_stride, b,
-                     g->ldb, g->b_stride, g->beta, c, g->ldc, g->c_stride, g->batch);
+    float *ptrs[MUPC__HOST_MAX_BUFFERS] = {NULL};
+    for (int i = 0; i < nmem; i++) ptrs[i] = base[set->which[i]];
+    fn((void *)arg, ptrs);
   }
   const cl_int map_err = err;
   for (int j = 0; j < mapped; j++) {
-    cl_int e = clEnqueueUnmapMemObject(q, mem[j], base[j], 0, NULL, NULL);
+    cl_int e = clEnqueueUnmapMemObject(q, set->list[j], base[j], 0, NULL, NULL);
     if (err == CL_SUCCESS) err = e;
   }
   if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: %s the operands of a host GEMM: %s", net->ctx->info.name,
+    return mupc__fail(err, "%s: %s the buffers of a host call: %s", ctx->info.name,
                       map_err != CL_SUCCESS ? "mapping" : "unmapping", mupc_strerror(err));
   return MUPC_OK;
+}
+
+int mupc__host_call(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg_size,
+                    const cl_mem *mems, int nmem) {
+  if (nmem > MUPC__HOST_MAX_BUFFERS || arg_size > MUPC__HOST_MAX_ARG)
+    return mupc__fail(MUPC_EINVAL, "host call: %d buffers and %zu argument bytes exceed %d and %d",
+                      nmem, arg_size, MUPC__HOST_MAX_BUFFERS, MUPC__HOST_MAX_ARG);
+  const char *why = host_refusal(ctx);
+  if (why) return mupc__fail(MUPC_EINVAL, "%s: host call: %s", ctx->info.name, why);
+  buffer_set set;
+  distinct(mems, nmem, &set);
+  return ctx->host_native ? call_native(ctx, fn, arg, arg_size, &set, nmem)
+                          : call_mapped(ctx, fn, arg, &set, nmem);
+}
+
+/* A host GEMM: the arguments, with its operands at ptrs[0 … 2]. */
+static void gemm_call(void *arg, float *const *ptrs) {
+  const mupc__gemm_args *g = arg;
+  mupc__host_sgemm(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, ptrs[0] + g->a_off, g->lda,
+                   g->a_stride, ptrs[1] + g->b_off, g->ldb, g->b_stride, g->beta,
+                   ptrs[2] + g->c_off, g->ldc, g->c_stride, g->batch);
 }
 
 static int run_clblast(mupc_net *net, const mupc__gemm_args *g) {
@@ -375,12 +335,13 @@ static int run_clblast(mupc_net *net, const mupc__gemm_args *g) {
    * that errors at the feedforward state are exactly zero (DESIGN §5). */
   if (g->batch == 1 && g->a_stride == 0 && g->b_stride == 0 && g->c_stride == 0)
     st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off,
-                      g->lda, g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off, g->ldc, &q, NULL);
+                      g->lda, g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off, g->ldc, &q,
+                      mupc__profile_slot(net->ctx, MUPC__PROF_GEMM));
   else
     st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a,
                                     g->a_off, g->lda, g->a_stride, g->b, g->b_off, g->ldb,
                                     g->b_stride, g->beta, g->c, g->c_off, g->ldc, g->c_stride,
-                                    g->batch, &q, NULL);
+                                    g->batch, &q, mupc__profile_slot(net->ctx, MUPC__PROF_GEMM));
   if (st != CLBlastSuccess)
     return mupc__fail(MUPC_EGEMM, "%s: CLBlast SGEMM %zux%zux%zu (batch %zu) failed: %s (%d)",
                       net->ctx->info.name, g->m, g->n, g->k, g->batch, mupc_strerror((int)st),
@@ -394,9 +355,9 @@ int mupc__gemm_run(mupc_net *net, mupc_gemm provider, const mupc__gemm_args *g) 
   if (provider == MUPC_GEMM_HOST) {
     const char *why = host_refusal(net->ctx);
     if (why) return mupc__fail(MUPC_EINVAL, "%s: host GEMM: %s", net->ctx->info.name, why);
-    operand op[3];
-    rc = host_operands(net, g, op);
-    if (!rc) rc = net->ctx->host_native ? host_native(net, g, op) : host_mapped(net, g, op);
+    rc = check_operands(net, g);
+    const cl_mem mems[3] = {g->a, g->b, g->c};
+    if (!rc) rc = mupc__host_call(net->ctx, gemm_call, g, sizeof *g, mems, 3);
   } else {
     rc = run_clblast(net, g);
   }

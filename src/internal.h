@@ -82,7 +82,26 @@ struct mupc_ctx {
   mupc__host_ptr *host_ptrs; /* learnt buffer addresses, for native kernels */
   size_t nhost_ptrs, cap_host_ptrs;
   atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
+  /* profile.c: while profiling, the events of the enqueues and their kinds */
+  int profiling;
+  cl_event *prof_events;
+  unsigned char *prof_kind;
+  size_t prof_n, prof_cap;
 };
+
+/* ---- the step's time in parts (profile.c), for mupc bench ---- */
+enum { MUPC__PROF_GEMM, MUPC__PROF_KERNEL, MUPC__PROF_KINDS };
+/* The event to pass to an enqueue of this kind, NULL when not profiling. */
+cl_event *mupc__profile_slot(mupc_ctx *ctx, int kind);
+/* Host work: whether to time it, a clock, and thread time to add. */
+int mupc__profile_host_on(void);
+uint64_t mupc__profile_now(void);
+void mupc__profile_host(int kind, uint64_t ns);
+/* Around one step: begin, then after the queue finished, end gives the
+ * seconds of each kind (device time plus host thread time over the pool's
+ * threads). */
+void mupc__profile_begin(mupc_ctx *ctx);
+void mupc__profile_end(mupc_ctx *ctx, double seconds[MUPC__PROF_KINDS]);
 
 /* Allocates a device buffer; a failure names the device and the bytes
  * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
@@ -100,15 +119,37 @@ void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf);
 /* MUPC_EGEMM if a native-kernel GEMM has failed since the context began;
  * called wherever the host has waited for the queue. */
 int mupc__gemm_check_fault(mupc_ctx *ctx);
-/* Tests only: host GEMMs through map/unmap even where native kernels run. */
+/* A host function run in the queue's order on host views of device
+ * buffers: fn(arg copy, ptrs) with ptrs[i] the address of mems[i]'s first
+ * float. A native kernel where the driver runs them (the host thread does
+ * not wait), else map, call, unmap (it waits for the queue). arg is copied
+ * (at most MUPC__HOST_MAX_ARG bytes). Only where host_gemm_ok. */
+#define MUPC__HOST_MAX_BUFFERS 24
+#define MUPC__HOST_MAX_ARG 512
+typedef void (*mupc__host_fn)(void *arg, float *const *ptrs);
+int mupc__host_call(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg_size,
+                    const cl_mem *mems, int nmem);
+/* Tests only: host calls through map/unmap even where native kernels run. */
 void mupc__gemm_force_map(mupc_ctx *ctx, int on);
+/* ---- the host provider's arithmetic (hostgemm.c, on pool.c) ---- */
 /* Row-major C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], i < batch, on host
- * memory with the host BLAS (strides in floats). Only where a host BLAS is
- * built in (MUPC_HAVE_HOST_BLAS). */
+ * memory (strides in floats): LIBXSMM's JIT kernels where they apply, else
+ * the host BLAS. Only where a host BLAS is built in (MUPC_HAVE_HOST_BLAS). */
 void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                       const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
                       size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
                       size_t batch);
+
+/* FLOPs the host provider has run in this process on the JIT kernels and
+ * on the BLAS. */
+void mupc__host_gemm_flops(uint64_t *jit, uint64_t *blas);
+
+/* The host thread pool (pool.c): fn(arg, i) for every i < ntasks, spread
+ * over the pool's threads and the caller's; returns when all are done.
+ * The pool starts at first use. */
+void mupc__pool_for(size_t ntasks, void (*fn)(void *, size_t), void *arg);
+/* Threads a pool_for runs on, the caller's included. */
+int mupc__pool_threads(void);
 
 /* ---- programs (program.c) ---- */
 

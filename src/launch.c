@@ -22,7 +22,8 @@ int mupc__launch(mupc_net *net, cl_kernel k, size_t n) {
   if (n == 0) return MUPC_OK;
   const size_t local = net->wg;
   const size_t global = (n + local - 1) / local * local;
-  cl_int err = clEnqueueNDRangeKernel(net->ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
+  cl_int err = clEnqueueNDRangeKernel(net->ctx->queue, k, 1, NULL, &global, &local, 0, NULL,
+                                      mupc__profile_slot(net->ctx, MUPC__PROF_KERNEL));
   net->enqueues++;
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: kernel launch failed: %s", net->ctx->info.name, mupc_strerror(err));
@@ -33,7 +34,8 @@ int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n) {
   if (n == 0) return MUPC_OK;
   const float zero = 0.0f;
   cl_int err = clEnqueueFillBuffer(net->ctx->queue, buf, &zero, sizeof zero, off * sizeof(float),
-                                   n * sizeof(float), 0, NULL, NULL);
+                                   n * sizeof(float), 0, NULL,
+                                   mupc__profile_slot(net->ctx, MUPC__PROF_KERNEL));
   net->enqueues++;
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", net->ctx->info.name, mupc_strerror(err));

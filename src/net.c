@@ -42,7 +42,7 @@ static int make_kernels(mupc_net *net) {
               {&net->k.refresh_act, "refresh_act"}, {&net->k.residual, "residual"},
               {&net->k.rebase, "rebase"},
               {&net->k.adam_update, "adam_update"}, {&net->k.sgd_update, "sgd_update"},
-              {&net->k.layer_energy, "layer_energy"}};
+              {&net->k.layer_energy, "layer_energy"}, {&net->k.transpose, "transpose"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
     cl_int err;
     *list[i].k = clCreateKernel(prog, list[i].name, &err);
@@ -64,6 +64,7 @@ static void describe_buffers(mupc_net *net, buf_spec *s, size_t *n) {
   const size_t B = p->batch, C = p->output_dim, L = p->depth, bn = net->bn;
   size_t i = 0;
   s[i++] = (buf_spec){&net->w, net->n_params};
+  s[i++] = (buf_spec){&net->wt, net->n_params};
   s[i++] = (buf_spec){&net->grad, net->n_params};
   s[i++] = (buf_spec){&net->adam_m, net->n_params};
   s[i++] = (buf_spec){&net->adam_v, net->n_params};
@@ -75,7 +76,7 @@ static void describe_buffers(mupc_net *net, buf_spec *s, size_t *n) {
   s[i++] = (buf_spec){&net->a, (L - 1) * bn};
   s[i++] = (buf_spec){&net->da, (L - 1) * bn};
   s[i++] = (buf_spec){&net->r, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->e, (L - 1) * bn};
+  s[i++] = (buf_spec){&net->e, L * bn};
   s[i++] = (buf_spec){&net->bp, (L - 1) * bn};
   s[i++] = (buf_spec){&net->dz, (L - 1) * bn};
   s[i++] = (buf_spec){&net->pred, hidden_slots(p) * bn};
@@ -134,6 +135,7 @@ int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
   net->off_out = N * D + (L - 2) * N * N;
   net->n_params = net->off_out + C * N;
   net->infer_t = p->depth; /* no feedforward yet: every layer may differ */
+  net->wt_stale = 1;
   net->wg = strcmp(ctx->info.type, "cpu") ? 256 : 64;
   while (net->wg > ctx->info.max_work_group_size && net->wg > 1) net->wg /= 2;
 
@@ -169,6 +171,26 @@ void mupc_net_free(mupc_net *net) {
   free(net);
 }
 
+/* dst[l][c][r] = src[l][r][c] for count matrices of rows x cols from off. */
+static int transpose(mupc_net *net, size_t off, int rows, int cols, int count) {
+  cl_kernel k = net->k.transpose;
+  const int n = rows * cols * count;
+  MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->wt), MUPC__INT((int)off),
+                       MUPC__INT(rows), MUPC__INT(cols), MUPC__INT(n)));
+  return mupc__launch(net, k, (size_t)n);
+}
+
+int mupc__weights_transposed(mupc_net *net) {
+  if (!net->wt_stale) return MUPC_OK;
+  const mupc_net_params *p = &net->p;
+  const int N = p->width, L = p->depth;
+  MUPC__TRY(transpose(net, 0, N, p->input_dim, 1));
+  MUPC__TRY(transpose(net, net->off_hidden, N, N, L - 2));
+  MUPC__TRY(transpose(net, net->off_out, p->output_dim, N, 1));
+  net->wt_stale = 0;
+  return MUPC_OK;
+}
+
 int mupc__activities_rebase(mupc_net *net) {
   const int count = (net->p.depth - 1) * (int)net->bn;
   cl_kernel k = net->k.rebase;
@@ -186,8 +208,9 @@ int mupc__activities_written(mupc_net *net, int off, int n) {
   MUPC__TRY(mupc__launch(net, net->k.refresh_act, (size_t)n));
   /* The written reference is no longer a feedforward state: its own errors
    * r = z − f(z) enter every error from now on. */
+  MUPC__TRY(mupc__weights_transposed(net));
   if (L > 2)
-    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, 0, N, bn, net->w, net->off_hidden, N,
+    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->a, 0, N, bn, net->wt, net->off_hidden, N,
                          N * N, 0.0f, net->pred, 0, N, bn, (size_t)(L - 2)));
   cl_kernel k = net->k.residual;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->pred), MUPC__MEM(net->f1),
@@ -281,6 +304,7 @@ int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float 
   if (err != CL_SUCCESS)
     return mupc__fail(err, "%s: writing a tensor failed: %s", net->ctx->info.name,
                       mupc_strerror(err));
+  if (kind == MUPC_T_WEIGHT) net->wt_stale = 1;
   if (kind != MUPC_T_ACTIVITY) return MUPC_OK;
   return mupc__activities_written(net, (int)off, (int)n);
 }

@@ -13,6 +13,7 @@ typedef struct mupc__kernels {
   cl_kernel refresh_act;
   cl_kernel residual, rebase;
   cl_kernel adam_update, sgd_update, layer_energy;
+  cl_kernel transpose;
 } mupc__kernels;
 
 struct mupc_net {
@@ -28,6 +29,14 @@ struct mupc_net {
 
   /* One allocation per role; all layers of a role share it. */
   cl_mem w;      /* [W_1 (N,D) | W_2..W_{L-1} (L-2,N,N) | W_L (C,N)] */
+  /* The weights transposed, at the same offsets: [W_1ᵀ (D,N) | W_lᵀ
+   * (L-2,N,N) | W_Lᵀ (N,C)]. The forward products (prediction) read these,
+   * so every GEMM of a step takes its second operand untransposed, which
+   * is the form the host provider's JIT kernels take (hostgemm.c); the
+   * copy is remade (mupc__weights_transposed) before the first product
+   * that reads it after the weights changed. */
+  cl_mem wt;
+  int wt_stale; /* w changed since wt was made */
   cl_mem grad;   /* same layout as w */
   cl_mem adam_m; /* same layout as w */
   cl_mem adam_v; /* same layout as w */
@@ -42,7 +51,9 @@ struct mupc_net {
   cl_mem a;      /* (L-1, B, N) φ(z + d) */
   cl_mem da;     /* (L-1, B, N) φ(z + d) − φ(z) */
   cl_mem r;      /* (L-1, B, N) z_l − f_l(z_{l-1}), zero after a feedforward */
-  cl_mem e;      /* (L-1, B, N) hidden errors */
+  cl_mem e;      /* (L, B, N) hidden errors, and a last layer of zeros: the
+                  * activity update reads the error above every layer
+                  * unconditionally (cl/pc.cl) */
   cl_mem bp;     /* (L-1, B, N) back-projected errors E_{l+1} W_{l+1} */
   cl_mem dz;     /* (L-1, B, N) activity gradients, written when asked */
   cl_mem zm;     /* (L-1, B, N) Adam state of activities (activity Adam only) */
@@ -123,6 +134,9 @@ int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n);
   } while (0)
 
 /* ---- net.c ---- */
+/* Makes wt from w if the weights changed since it was made. Every writer
+ * of w sets wt_stale; every reader of wt calls this first. */
+int mupc__weights_transposed(mupc_net *net);
 /* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
 size_t mupc__weight_offset(const mupc_net *net, int layer);
 /* Activities written by the host: mupc__activities_rebase before the write
@@ -136,6 +150,12 @@ int mupc__activities_written(mupc_net *net, int off, int n);
 static inline float mupc__grad_norm(const mupc_net_params *p) {
   return 1.0f / (float)(p->norm_batch > 0 ? p->norm_batch : p->batch);
 }
+
+/* ---- hostinfer.c ---- */
+/* Runs `steps` inference steps as one host call where the context's
+ * provider is HOST and LIBXSMM is built in: 1 when it ran them, 0 when the
+ * device path (step.c) must, a negative status on failure. */
+int mupc__host_infer(mupc_net *net, int steps);
 
 /* ---- wgrad.c ---- */
 /* Weight gradients from the current errors e (hidden) and el (output),

@@ -9,6 +9,7 @@ int mupc_net_update(mupc_net *net) {
   const mupc_net_params *p = &net->p;
   const int n = (int)net->n_params;
   net->t++;
+  net->wt_stale = 1;
   if (p->optim == MUPC_OPTIM_SGD) {
     cl_kernel k = net->k.sgd_update;
     MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__INT(n),

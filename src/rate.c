@@ -23,14 +23,15 @@ static void gemm_passes(const mupc_net *net, mupc__gemm_args g[PASSES], size_t *
   const size_t H = (size_t)(p->depth - 2);
   size_t n = 0;
 #define ADD(...) g[n++] = (mupc__gemm_args){.alpha = 1.0f, .beta = 0.0f, __VA_ARGS__}
-  ADD(.m = B, .n = N, .k = D, .trans_b = 1, .a = net->x, .lda = D, .b = net->w, .ldb = D,
-      .c = net->f1, .ldc = N, .batch = 1);
+  /* The predictions read the transposed weights (net.h), as the step does. */
+  ADD(.m = B, .n = N, .k = D, .a = net->x, .lda = D, .b = net->wt, .ldb = N, .c = net->f1,
+      .ldc = N, .batch = 1);
   if (H)
-    ADD(.m = B, .n = N, .k = N, .trans_b = 1, .a = net->a, .lda = N, .a_stride = bn, .b = net->w,
+    ADD(.m = B, .n = N, .k = N, .a = net->a, .lda = N, .a_stride = bn, .b = net->wt,
         .b_off = net->off_hidden, .ldb = N, .b_stride = N * N, .c = net->pred, .ldc = N,
         .c_stride = bn, .batch = H);
-  ADD(.m = B, .n = C, .k = N, .trans_b = 1, .a = net->a, .a_off = H * bn, .lda = N, .b = net->w,
-      .b_off = net->off_out, .ldb = N, .c = net->predl, .ldc = C, .batch = 1);
+  ADD(.m = B, .n = C, .k = N, .a = net->a, .a_off = H * bn, .lda = N, .b = net->wt,
+      .b_off = net->off_out, .ldb = C, .c = net->predl, .ldc = C, .batch = 1);
   if (H)
     ADD(.m = B, .n = N, .k = N, .a = net->e, .a_off = bn, .lda = N, .a_stride = bn, .b = net->w,
         .b_off = net->off_hidden, .ldb = N, .b_stride = N * N, .c = net->bp, .ldc = N,
@@ -92,11 +93,12 @@ int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops) {
     size_t floats;
   } sizes[] = {{net->x, (size_t)p->batch * p->input_dim},
                {net->w, net->n_params},
+               {net->wt, net->n_params},
                {net->f1, bn},
                {net->a, (L - 1) * bn},
                {net->pred, (L > 2 ? L - 2 : 1) * bn},
                {net->predl, (size_t)p->batch * p->output_dim},
-               {net->e, (L - 1) * bn},
+               {net->e, L * bn},
                {net->bp, (L - 1) * bn},
                {net->el, (size_t)p->batch * p->output_dim},
                {net->grad, net->n_params}};

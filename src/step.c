@@ -27,8 +27,8 @@ int mupc_net_load_batch(mupc_net *net, const float *x, const float *y) {
 static int readout_pred(mupc_net *net) {
   const mupc_net_params *p = &net->p;
   const size_t B = p->batch, N = p->width, C = p->output_dim;
-  return mupc__gemm(net, 0, 1, B, C, N, 1.0f, net->a, (size_t)(p->depth - 2) * net->bn, N, 0,
-                    net->w, net->off_out, N, 0, 0.0f, net->predl, 0, C, 0, 1);
+  return mupc__gemm(net, 0, 0, B, C, N, 1.0f, net->a, (size_t)(p->depth - 2) * net->bn, N, 0,
+                    net->wt, net->off_out, C, 0, 0.0f, net->predl, 0, C, 0, 1);
 }
 
 static int output_error(mupc_net *net) {
@@ -51,7 +51,8 @@ int mupc__forward(mupc_net *net) {
   MUPC__TRY(mupc__fill_zero(net, net->d, 0, (L - 1) * bn));
   MUPC__TRY(mupc__fill_zero(net, net->da, 0, (L - 1) * bn));
   MUPC__TRY(mupc__fill_zero(net, net->r, 0, (L - 1) * bn));
-  MUPC__TRY(mupc__gemm(net, 0, 1, B, N, D, net->scale[0], net->x, 0, D, 0, net->w, 0, D, 0, 0.0f,
+  MUPC__TRY(mupc__weights_transposed(net));
+  MUPC__TRY(mupc__gemm(net, 0, 0, B, N, D, net->scale[0], net->x, 0, D, 0, net->wt, 0, N, 0, 0.0f,
                        net->f1, 0, N, 0, 1));
   const int ibn = (int)bn;
   MUPC__TRY(MUPC__ARGS(net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
@@ -63,7 +64,7 @@ int mupc__forward(mupc_net *net) {
   MUPC__TRY(
       MUPC__ARGS(k, 5, MUPC__INT(ibn), MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
   for (size_t l = 2; l + 1 <= L; l++) { /* hidden layers 2 … L-1 */
-    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->a, (l - 2) * bn, N, bn, net->w,
+    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->a, (l - 2) * bn, N, bn, net->wt,
                          net->off_hidden + (l - 2) * N * N, N, N * N, 0.0f, net->pred, (l - 2) * bn,
                          N, bn, 1));
     MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)((l - 1) * bn)), MUPC__INT((int)((l - 2) * bn))));
@@ -78,9 +79,10 @@ static int errors(mupc_net *net, int lo) {
   const int L = p->depth;
   const size_t B = p->batch, N = p->width, bn = net->bn;
   const int h0 = lo > 2 ? lo : 2; /* first layer with a hidden weight */
+  MUPC__TRY(mupc__weights_transposed(net));
   if (h0 <= L - 1) {
     const size_t s = (size_t)(h0 - 2);
-    MUPC__TRY(mupc__gemm(net, 0, 1, B, N, N, 1.0f, net->da, s * bn, N, bn, net->w,
+    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->da, s * bn, N, bn, net->wt,
                          net->off_hidden + s * N * N, N, N * N, 0.0f, net->pred, s * bn, N, bn,
                          (size_t)(L - h0)));
   }
@@ -190,6 +192,8 @@ static int band_lo(const mupc_net *net, int t) {
 
 int mupc_net_infer(mupc_net *net, int steps) {
   const mupc_net_params *p = &net->p;
+  const int on_host = mupc__host_infer(net, steps);
+  if (on_host) return on_host < 0 ? on_host : MUPC_OK;
   const int adam = p->activity_optim == MUPC_AOPTIM_ADAM;
   for (int s = 1; s <= steps; s++) {
     const uint64_t before = net->enqueues;

@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=${MUPC_BUILD_DIR:-build}
 packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
-  pocl-opencl-icd libclblast-dev libopenblas-dev zlib1g-dev libjson-c-dev libcmocka-dev
+  pocl-opencl-icd libclblast-dev libopenblas-dev libxsmm-dev zlib1g-dev libjson-c-dev libcmocka-dev
   dataset-fashion-mnist)
 
 # shellcheck source=tools/install_packages.sh

@@ -26,7 +26,7 @@ build_dir=${MUPC_BUILD_DIR:-build}
 packages=(build-essential meson ninja-build pkg-config python3 ocl-icd-opencl-dev opencl-headers
   pocl-opencl-icd mesa-opencl-icd libclblast-dev clinfo oclgrind libcmocka-dev zlib1g-dev
   libjson-c-dev dataset-fashion-mnist python3-numpy gnuplot-nox valgrind clang libclang-rt-dev
-  libopenmpi-dev openmpi-bin libopenblas-dev python3-venv python3-mesonpy python3-pytest)
+  libopenmpi-dev openmpi-bin libopenblas-dev libxsmm-dev python3-venv python3-mesonpy python3-pytest)
 
 # shellcheck source=tools/install_packages.sh
 . tools/install_packages.sh
@@ -40,7 +40,7 @@ configure() {
   # hand) is brought to what this script tests.
   # -Dhost_blas=enabled: the host GEMM provider must be tested, never
   # silently left out because OpenBLAS is missing.
-  local opts=("-Dwerror=$werror" -Dtests=true -Dhost_blas=enabled "$@")
+  local opts=("-Dwerror=$werror" -Dtests=true -Dhost_blas=enabled -Dlibxsmm=enabled "$@")
   if [ -f "$dir/meson-private/coredata.dat" ]; then
     if ! meson setup --reconfigure "$dir" "${opts[@]}"; then
       echo "test.sh: reconfiguring $dir failed; wiping it" >&2

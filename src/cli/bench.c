@@ -66,6 +66,8 @@ static void print_text(const mupc_ctx *ctx, const mupc_net_params *p, const repo
          b->step_max, b->steps);
   printf("split       feedforward %.4f s  inference %.4f s  weight update %.4f s (medians)\n",
          b->feedforward_median, b->inference_median, b->update_median);
+  printf("time in     GEMMs %.4f s  other kernels %.4f s  dispatch and waiting %.4f s (%.0f%%)\n",
+         b->gemm_median, b->kernels_median, b->wait_median, 100.0 * b->wait_median / med);
   printf("flops       dense %.3g  executed %.3g per step\n", b->flops_dense, b->flops_executed);
   printf("rate        %.2f GFLOP/s dense, %.2f GFLOP/s executed\n", dense, exec);
   printf("gemm        %s\n", gemm);
@@ -113,6 +115,9 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
               {"seconds_feedforward_median", b->feedforward_median},
               {"seconds_inference_median", b->inference_median},
               {"seconds_update_median", b->update_median},
+              {"seconds_gemm_median", b->gemm_median},
+              {"seconds_kernels_median", b->kernels_median},
+              {"seconds_wait_median", b->wait_median},
               {"flops_dense_per_step", b->flops_dense},
               {"flops_executed_per_step", b->flops_executed},
               {"gflops_dense", dense},

@@ -1,0 +1,172 @@
+/* Inference on the host, for the host GEMM provider (CPU devices that
+ * share the host's memory, with LIBXSMM built in).
+ *
+ * Inference treats every sample on its own: a sample's errors, its
+ * back-projected errors and its activity update read only that sample's
+ * rows of every buffer (only the weight gradients afterwards sum over
+ * samples). So the T inference steps of a batch are one host call
+ * (gemm.c's mupc__host_call: one native kernel on PoCL) in which each
+ * thread of the pool takes a block of samples through all T steps, with
+ * no join between steps and its rows of every layer hot in its cache:
+ * per step and layer a JIT product for the prediction, the errors, a JIT
+ * product for the back-projection and the update, the same sequence as
+ * the device path's 7 enqueues. The elementwise work is cl/common.cl and
+ * cl/pc.cl themselves, compiled as C here (hostinfer_act.h), so the host
+ * cannot drift from the kernels. Products round as the host provider's
+ * batched products do (hostgemm.c: the same kernels on every row block),
+ * so the result does not depend on the thread count or the block split.
+ *
+ * The device path (step.c) stays for every other provider and device. */
+#include "hostinfer.h"
+#include "net.h"
+
+#if MUPC_HAVE_LIBXSMM
+#include <libxsmm.h>
+
+/* The element loops for the CPU's instruction set, chosen once. */
+static const mupc__host_act *host_acts(void) {
+#if MUPC_HOST_ISAS_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    return mupc__host_acts_avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return mupc__host_acts_avx2;
+#endif
+  return mupc__host_acts_base;
+}
+
+/* Row-major C (rows x n) = A (rows x k, lda) · B (k x n, ldb), one JIT
+ * kernel, C dense with leading dimension n. */
+static void product(int rows, int n, int k, const float *a, int lda, const float *b, int ldb,
+                    float *c) {
+  const libxsmm_blasint la = ldb, lb = lda, lc = n;
+  const float one = 1.0f, zero = 0.0f;
+  const int flags = LIBXSMM_GEMM_FLAG_NONE;
+  /* LIBXSMM keeps the kernels it made: after the first step this is a
+   * lookup. hostgemm.c made sure it has a kernel for these shapes. */
+  libxsmm_smmfunction f = libxsmm_smmdispatch(n, rows, k, &la, &lb, &lc, &one, &zero, &flags, NULL);
+  f(b, a, c);
+}
+
+typedef struct task {
+  host_infer h;
+  float *const *p;
+} task;
+
+/* Samples [r0, r1) through every inference step. The same order as step.c:
+ * errors (predictions, then the elementwise errors), back-projection,
+ * update. */
+static void infer_rows(void *arg, size_t i) {
+  const task *tk = arg;
+  const host_infer *h = &tk->h;
+  float *const *p = tk->p;
+  const int L = h->L, N = h->N, C = h->C, bn = h->bn;
+  const int r0 = (int)i * h->rows_per_task;
+  const int r1 = r0 + h->rows_per_task < h->B ? r0 + h->rows_per_task : h->B;
+  const int rows = r1 - r0;
+  const mupc__host_act *f = &h->acts[h->act];
+  const float *wt = p[B_WT], *w = p[B_W];
+  /* Under mupc bench: the element loops' time, and the rest (products). */
+  const int timed = mupc__profile_host_on();
+  const uint64_t t_start = timed ? mupc__profile_now() : 0;
+  uint64_t elementwise = 0, t_el = 0;
+  for (int s = 1; s <= h->steps; s++) {
+    const int t = h->t0 + s;
+    const int lo = !h->wavefront ? 1 : L - t > 1 ? L - t : 1;
+    /* Predictions from the displacements: pred_{l-2} = da_{l-1} W_lᵀ. */
+    for (int l = lo > 2 ? lo : 2; l <= L - 1; l++)
+      product(rows, N, N, p[B_DA] + (size_t)(l - 2) * bn + (size_t)r0 * N, N,
+              wt + h->off_hidden + (size_t)(l - 2) * N * N, N,
+              p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
+    product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
+            p[B_PREDL] + (size_t)r0 * C);
+    if (timed) t_el = mupc__profile_now();
+    f->errors(h, p, lo, r0, r1);
+    if (timed) elementwise += mupc__profile_now() - t_el;
+    /* Back-projections bp_l = E_{l+1} W_{l+1}, the readout's last. */
+    for (int l = lo; l <= L - 2; l++)
+      product(rows, N, N, p[B_E] + (size_t)l * bn + (size_t)r0 * N, N,
+              w + h->off_hidden + (size_t)(l - 1) * N * N, N,
+              p[B_BP] + (size_t)(l - 1) * bn + (size_t)r0 * N);
+    product(rows, N, C, p[B_EL] + (size_t)r0 * C, C, w + h->off_out, N,
+            p[B_BP] + (size_t)(L - 2) * bn + (size_t)r0 * N);
+    if (timed) t_el = mupc__profile_now();
+    f->update(h, p, lo, t, r0, r1);
+    if (timed) elementwise += mupc__profile_now() - t_el;
+  }
+  if (timed) {
+    mupc__profile_host(MUPC__PROF_KERNEL, elementwise);
+    mupc__profile_host(MUPC__PROF_GEMM, mupc__profile_now() - t_start - elementwise);
+  }
+}
+
+static void infer_call(void *arg, float *const *ptrs) {
+  task tk = {*(const host_infer *)arg, ptrs};
+  const size_t ntasks = (size_t)((tk.h.B + tk.h.rows_per_task - 1) / tk.h.rows_per_task);
+  mupc__pool_for(ntasks, infer_rows, &tk);
+}
+
+/* The JIT kernels the call needs, made now on the calling thread: a
+ * shape LIBXSMM cannot make sends the inference down the device path. */
+static int have_kernels(const host_infer *h) {
+  const int rows[2] = {h->rows_per_task, h->B % h->rows_per_task};
+  for (int i = 0; i < 2; i++) {
+    if (rows[i] == 0) continue;
+    /* product()'s three shapes: hidden layers, readout prediction, readout
+     * back-projection, in LIBXSMM's column-major terms. */
+    const int shapes[3][3] = {{h->N, rows[i], h->N}, {h->C, rows[i], h->N}, {h->N, rows[i], h->C}};
+    const int lds[3][3] = {{h->N, h->N, h->N}, {h->C, h->N, h->C}, {h->N, h->C, h->N}};
+    for (int j = 0; j < 3; j++) {
+      const libxsmm_blasint la = lds[j][0], lb = lds[j][1], lc = lds[j][2];
+      const float one = 1.0f, zero = 0.0f;
+      const int flags = LIBXSMM_GEMM_FLAG_NONE;
+      if (!libxsmm_smmdispatch(shapes[j][0], shapes[j][1], shapes[j][2], &la, &lb, &lc, &one,
+                               &zero, &flags, NULL))
+        return 0;
+    }
+  }
+  return 1;
+}
+
+int mupc__host_infer(mupc_net *net, int steps) {
+  const mupc_net_params *p = &net->p;
+  if (net->ctx->gemm != MUPC_GEMM_HOST || p->depth < 3) return 0;
+  const int L = p->depth, B = p->batch, N = p->width, C = p->output_dim;
+  const int threads = mupc__pool_threads();
+  host_infer h = {
+      .L = L, .B = B, .N = N, .C = C, .bn = (int)net->bn, .t0 = net->infer_t, .steps = steps,
+      .wavefront = p->wavefront, .adam = p->activity_optim == MUPC_AOPTIM_ADAM,
+      .ce = p->loss == MUPC_LOSS_CE, .act = (int)p->act,
+      .rows_per_task = (B + threads - 1) / threads,
+      .off_hidden = net->off_hidden, .off_out = net->off_out,
+      .scale_h = net->scale[1], .skip_h = net->skip[1], .scale_top = net->scale[L - 1],
+      .inv_b = mupc__grad_norm(p), .lr = p->activity_lr, .b1 = p->adam_beta1,
+      .b2 = p->adam_beta2, .eps = p->adam_eps, .acts = host_acts()};
+  if (!have_kernels(&h)) return 0;
+  MUPC__TRY(mupc__weights_transposed(net));
+  const cl_mem mems[B_COUNT] = {
+      [B_Z] = net->z,       [B_D] = net->d,   [B_A] = net->a,       [B_DA] = net->da,
+      [B_R] = net->r,       [B_E] = net->e,   [B_BP] = net->bp,     [B_DZ] = net->dz,
+      [B_ZM] = net->zm,     [B_ZV] = net->zv, [B_PRED] = net->pred, [B_PREDL] = net->predl,
+      [B_Y] = net->y,       [B_EL] = net->el, [B_LOSS] = net->loss, [B_W] = net->w,
+      [B_WT] = net->wt};
+  MUPC__TRY(mupc__host_call(net->ctx, infer_call, &h, sizeof h, mems, B_COUNT));
+  /* The products' FLOPs, as the device path would count them. */
+  for (int s = 1; s <= steps; s++) {
+    const int t = net->infer_t + s;
+    const int lo = !p->wavefront ? 1 : L - t > 1 ? L - t : 1;
+    const int h0 = lo > 2 ? lo : 2;
+    const uint64_t layers = (uint64_t)(L - h0) + (uint64_t)(lo <= L - 2 ? L - 1 - lo : 0);
+    net->flops += 2 * (uint64_t)B * N * (N * layers + 2 * (uint64_t)C);
+  }
+  net->infer_t += steps;
+  net->enqueues++;
+  if (net->per_step_enqueues < 1) net->per_step_enqueues = 1;
+  return 1;
+}
+#else
+int mupc__host_infer(mupc_net *net, int steps) {
+  (void)net, (void)steps;
+  return 0;
+}
+#endif

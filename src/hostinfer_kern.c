@@ -1,0 +1,73 @@
+/* The host inference's element loops (hostinfer.c), for one instruction
+ * set: meson compiles this file once per MUPC_HOST_ISA (avx512, avx2,
+ * base) with that set's flags, and hostinfer.c picks the build the CPU
+ * runs. The loops are cl/common.cl and cl/pc.cl themselves, compiled as C
+ * (hostinfer_act.h), so the host cannot drift from the device kernels;
+ * -fno-trapping-math (meson.build) lets the compiler turn their branches
+ * into selects and vectorise them. */
+#include "hostinfer.h"
+
+#include <math.h>
+#include <string.h>
+#include <tgmath.h>
+
+/* ---- OpenCL C as C ----
+ * What cl/common.cl and cl/pc.cl use of OpenCL C, for a C compiler: the
+ * address-space qualifier vanishes, a kernel is an always-inlined static
+ * function run once per element with its global id in host_gid, and the
+ * built-ins map to C's (tgmath.h makes exp(float) expf, as OpenCL's
+ * exp(float) is float). The standard headers are all included above:
+ * `inline` is redefined below. */
+static _Thread_local int host_gid;
+#define __global
+#define __kernel static __inline__ __attribute__((always_inline, unused))
+#define inline static __inline__ __attribute__((unused))
+#define get_global_id(dim) host_gid
+/* A union, not memcpy: GCC vectorises loops through the former only. */
+static __inline__ unsigned as_uint(float x) {
+  const union {
+    float f;
+    unsigned u;
+  } bits = {.f = x};
+  return bits.u;
+}
+static __inline__ float clamp(float x, float lo, float hi) { return fmin(fmax(x, lo), hi); }
+
+#define ACT_FN3(name, act) name##_##act
+#define ACT_FN2(name, act) ACT_FN3(name, act)
+#define ACT_FN(name) ACT_FN2(name, MUPC_ACT)
+
+#define MUPC_ACT 0
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 1
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 2
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 3
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 4
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 5
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 6
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#define MUPC_ACT 7
+#include "hostinfer_act.h"
+#undef MUPC_ACT
+#undef inline
+
+#define TABLE3(isa) mupc__host_acts_##isa
+#define TABLE2(isa) TABLE3(isa)
+/* Indexed by mupc_act, whose order cl/common.cl's ACT_* follow. */
+const mupc__host_act TABLE2(MUPC_HOST_ISA)[MUPC_ACT_COUNT] = {
+    {errors_0, update_0}, {errors_1, update_1}, {errors_2, update_2}, {errors_3, update_3},
+    {errors_4, update_4}, {errors_5, update_5}, {errors_6, update_6}, {errors_7, update_7},
+};
+
