@@ -23,16 +23,37 @@
 #if MUPC_HAVE_LIBXSMM
 #include <libxsmm.h>
 
-/* The element loops for the CPU's instruction set, chosen once. */
-static const mupc__host_act *host_acts(void) {
+/* The build of hostinfer_kern.c for the CPU's instruction set. */
+enum { ISA_BASE, ISA_AVX2, ISA_AVX512 };
+static int host_isa(void) {
 #if MUPC_HOST_ISAS_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    return mupc__host_acts_avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return mupc__host_acts_avx2;
+    return ISA_AVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
 #endif
+  return ISA_BASE;
+}
+
+static const mupc__host_act *host_acts(void) {
+#if MUPC_HOST_ISAS_X86
+  const mupc__host_act *const by_isa[] = {mupc__host_acts_base, mupc__host_acts_avx2,
+                                          mupc__host_acts_avx512};
+  return by_isa[host_isa()];
+#else
   return mupc__host_acts_base;
+#endif
+}
+
+static const mupc__host_optim *host_optim(void) {
+#if MUPC_HOST_ISAS_X86
+  const mupc__host_optim *const by_isa[] = {&mupc__host_optim_base, &mupc__host_optim_avx2,
+                                            &mupc__host_optim_avx512};
+  return by_isa[host_isa()];
+#else
+  return &mupc__host_optim_base;
+#endif
 }
 
 /* Row-major C (rows x n) = A (rows x k, lda) · B (k x n, ldb), one JIT
@@ -164,9 +185,91 @@ int mupc__host_infer(mupc_net *net, int steps) {
   if (net->per_step_enqueues < 1) net->per_step_enqueues = 1;
   return 1;
 }
+/* ---- the weight update ----
+ * The optimiser over the flat parameter buffer in chunks, then the
+ * transposed copy the forward products read (net.h), in blocks of rows:
+ * one host call, in the pool. */
+
+enum { CHUNK = 16384, TROWS = 32 };
+
+typedef struct host_update {
+  int sgd, n, L, N, D, C;
+  size_t off_hidden, off_out;
+  float lr, b1, b2, eps, wd, c1, c2;
+  const mupc__host_optim *optim;
+} host_update;
+
+typedef struct update_task {
+  host_update u;
+  float *const *p; /* w, grad, m, v, wt */
+} update_task;
+
+static void optim_chunk(void *arg, size_t i) {
+  const update_task *tk = arg;
+  const host_update *u = &tk->u;
+  float *const *p = tk->p;
+  const int i0 = (int)i * CHUNK, i1 = i0 + CHUNK < u->n ? i0 + CHUNK : u->n;
+  if (u->sgd)
+    u->optim->sgd(p[0], p[1], i0, i1, u->lr, u->wd);
+  else
+    u->optim->adam(p[0], p[1], p[2], p[3], i0, i1, u->lr, u->b1, u->b2, u->eps, u->wd, u->c1,
+                   u->c2);
+}
+
+static int blocks(int rows) { return (rows + TROWS - 1) / TROWS; }
+
+/* Task t: TROWS rows of one matrix (W_1, the hidden ones, W_L in order),
+ * written column by column into its transpose. */
+static void transpose_rows(void *arg, size_t t) {
+  const update_task *tk = arg;
+  const host_update *u = &tk->u;
+  int b = (int)t, rows, cols;
+  size_t off;
+  if (b < blocks(u->N)) {
+    rows = u->N, cols = u->D, off = 0;
+  } else if ((b -= blocks(u->N)) < (u->L - 2) * blocks(u->N)) {
+    rows = cols = u->N;
+    off = u->off_hidden + (size_t)(b / blocks(u->N)) * u->N * u->N;
+    b %= blocks(u->N);
+  } else {
+    b -= (u->L - 2) * blocks(u->N);
+    rows = u->C, cols = u->N, off = u->off_out;
+  }
+  const float *src = tk->p[0] + off;
+  float *dst = tk->p[4] + off;
+  const int r0 = b * TROWS, r1 = r0 + TROWS < rows ? r0 + TROWS : rows;
+  for (int c = 0; c < cols; c++)
+    for (int r = r0; r < r1; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+}
+
+static void update_call(void *arg, float *const *ptrs) {
+  update_task tk = {*(const host_update *)arg, ptrs};
+  const host_update *u = &tk.u;
+  mupc__pool_for((size_t)(u->n + CHUNK - 1) / CHUNK, optim_chunk, &tk);
+  mupc__pool_for((size_t)(blocks(u->N) * (u->L - 1) + blocks(u->C)), transpose_rows, &tk);
+}
+
+int mupc__host_update(mupc_net *net, float c1, float c2) {
+  const mupc_net_params *p = &net->p;
+  if (net->ctx->gemm != MUPC_GEMM_HOST) return 0;
+  const host_update u = {.sgd = p->optim == MUPC_OPTIM_SGD, .n = (int)net->n_params,
+                         .L = p->depth, .N = p->width, .D = p->input_dim, .C = p->output_dim,
+                         .off_hidden = net->off_hidden, .off_out = net->off_out, .lr = p->lr,
+                         .b1 = p->adam_beta1, .b2 = p->adam_beta2, .eps = p->adam_eps,
+                         .wd = p->weight_decay, .c1 = c1, .c2 = c2, .optim = host_optim()};
+  const cl_mem mems[5] = {net->w, net->grad, net->adam_m, net->adam_v, net->wt};
+  MUPC__TRY(mupc__host_call(net->ctx, update_call, &u, sizeof u, mems, 5));
+  net->wt_stale = 0; /* made in the same call, in the queue's order */
+  net->enqueues++;
+  return 1;
+}
 #else
 int mupc__host_infer(mupc_net *net, int steps) {
   (void)net, (void)steps;
+  return 0;
+}
+int mupc__host_update(mupc_net *net, float c1, float c2) {
+  (void)net, (void)c1, (void)c2;
   return 0;
 }
 #endif

@@ -28,9 +28,18 @@ struct mupc__host_act {
   void (*update)(const host_infer *, float *const *, int lo, int t, int r0, int r1);
 };
 
-/* Indexed by mupc_act; one table per build of hostinfer_kern.c. */
+/* The weight optimisers over parameters [i0, i1) (cl/optim.cl's bodies). */
+typedef struct mupc__host_optim {
+  void (*adam)(float *w, const float *g, float *m, float *v, int i0, int i1, float lr, float b1,
+               float b2, float eps, float wd, float c1, float c2);
+  void (*sgd)(float *w, const float *g, int i0, int i1, float lr, float wd);
+} mupc__host_optim;
+
+/* One of each per build of hostinfer_kern.c; acts is indexed by mupc_act. */
 extern const mupc__host_act mupc__host_acts_avx512[MUPC_ACT_COUNT];
 extern const mupc__host_act mupc__host_acts_avx2[MUPC_ACT_COUNT];
 extern const mupc__host_act mupc__host_acts_base[MUPC_ACT_COUNT];
+extern const mupc__host_optim mupc__host_optim_avx512, mupc__host_optim_avx2,
+    mupc__host_optim_base;
 
 #endif

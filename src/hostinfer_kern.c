@@ -71,3 +71,29 @@ const mupc__host_act TABLE2(MUPC_HOST_ISA)[MUPC_ACT_COUNT] = {
     {errors_4, update_4}, {errors_5, update_5}, {errors_6, update_6}, {errors_7, update_7},
 };
 
+/* The weight optimisers: cl/optim.cl's bodies in loops. */
+#include "optim.cl"
+#undef ELEMENT_GUARD
+#undef ELEMENT_ID
+#define ELEMENT_GUARD(out_of_range)
+#define ELEMENT_ID i__
+
+static void adam_run(float *restrict w, const float *restrict g, float *restrict m,
+                     float *restrict v, const int i0, const int i1, const float lr, const float b1,
+                     const float b2, const float eps, const float wd, const float c1,
+                     const float c2) {
+  for (int i__ = i0; i__ < i1; i__++) {
+    ADAM_BODY
+  }
+}
+
+static void sgd_run(float *restrict w, const float *restrict g, const int i0, const int i1,
+                    const float lr, const float wd) {
+  for (int i__ = i0; i__ < i1; i__++) {
+    SGD_BODY
+  }
+}
+
+#define OPTIM3(isa) mupc__host_optim_##isa
+#define OPTIM2(isa) OPTIM3(isa)
+const mupc__host_optim OPTIM2(MUPC_HOST_ISA) = {adam_run, sgd_run};

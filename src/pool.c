@@ -10,24 +10,23 @@
  * Workers spin briefly for the next batch before they sleep: inside an
  * inference loop the next product comes within microseconds, and a futex
  * wake costs more than that. The pool starts at first use, with one worker
- * per online CPU beyond the caller's own (MUPC_THREADS or
- * OPENBLAS_NUM_THREADS, when set, give the total instead), and lives until
- * the process ends. */
+ * per online CPU beyond the caller's own (MUPC_THREADS, when
+ * set, gives the total instead), and lives until the process ends. */
 #include "internal.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
-#if defined(__SSE__)
-#include <xmmintrin.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #define MUPC__POOL_MAX 64
-/* Spins before a worker sleeps on the condition variable (some tens of
+/* Spins (each a pause, some tens of cycles) before a worker sleeps on the condition variable (some tens of
  * µs: long enough to catch the next product of an inference loop, short
  * enough to leave the core to the device's own kernels in between). */
-#define MUPC__POOL_SPINS 8000
+#define MUPC__POOL_SPINS 400
 
 typedef struct pool {
   pthread_mutex_t lock;
@@ -48,10 +47,17 @@ static pool the_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
                         .call = PTHREAD_MUTEX_INITIALIZER};
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-/* A wait's pause: yield now and then, so a worker or the waiter that
- * another process has descheduled gets the core back. */
+/* A wait's pause: the CPU's spin hint, and now and then a yield, so that
+ * a thread another process has descheduled gets the core back (yielding
+ * every few spins cost more in the scheduler than it saved). */
 static void relax(unsigned *spins) {
-  if (++*spins % 64 == 0) sched_yield();
+  if (++*spins % 1024 == 0) {
+    sched_yield();
+    return;
+  }
+#if defined(__SSE2__)
+  _mm_pause();
+#endif
 }
 
 /* Tasks run with denormals flushed to zero, in what they compute (FTZ)
@@ -60,7 +66,7 @@ static void relax(unsigned *spins) {
  * every operation on such a float costs a microcode assist of about 100
  * cycles on x86. The thread's own mode is restored after. */
 static void take_tasks(pool *p) {
-#if defined(__SSE__)
+#if defined(__SSE2__)
   const unsigned csr = _mm_getcsr();
   _mm_setcsr(csr | 0x8040u); /* FTZ | DAZ */
 #endif
@@ -70,7 +76,7 @@ static void take_tasks(pool *p) {
     p->fn(p->arg, i);
     atomic_fetch_add(&p->done, 1);
   }
-#if defined(__SSE__)
+#if defined(__SSE2__)
   _mm_setcsr(csr);
 #endif
 }
@@ -103,15 +109,13 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-/* The thread count the user asked for, 0 if none. */
+/* The thread count the user asked for (MUPC_THREADS), 0 if none. The
+ * BLAS's own variables govern only the BLAS. */
 static int env_threads(void) {
-  static const char *const names[] = {"MUPC_THREADS", "OPENBLAS_NUM_THREADS"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-    const char *v = getenv(names[i]);
-    int64_t n;
-    if (v && *v && mupc__parse_i64(v, &n) && n >= 1)
-      return n > MUPC__POOL_MAX ? MUPC__POOL_MAX : (int)n;
-  }
+  const char *v = getenv("MUPC_THREADS");
+  int64_t n;
+  if (v && *v && mupc__parse_i64(v, &n) && n >= 1)
+    return n > MUPC__POOL_MAX ? MUPC__POOL_MAX : (int)n;
   return 0;
 }
 
