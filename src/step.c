@@ -247,7 +247,7 @@ int mupc_net_train_step(mupc_net *net, const float *x, const float *y, mupc_step
   return mupc_net_train_step_hook(net, x, y, NULL, NULL, stats);
 }
 
-/* The training step, the one place its recipe is written: DESIGN §2's
+/* The training step, the one place its recipe is written: DESIGN §3's
  * feedforward initialisation, T inference steps, the weight gradients at
  * the equilibrium, then (after the hook, e.g. a sum over data-parallel
  * ranks) the optimiser's update. */

@@ -1,6 +1,7 @@
 /* Weight gradients from the errors, the GEMMs PC's learning phase and the
  * backprop baseline share (bp.c says why they are the same formulas):
- *   ∂F/∂W_l = −s_l/B · E_lᵀ φ(z_{l-1})   (x for the first layer). */
+ *   ∂F/∂W_l = −a_l/B · E_lᵀ φ(z_{l-1})   (x for the first layer; a_l the
+ * layer's scale, DESIGN §1). */
 #include "net.h"
 
 int mupc__weight_grads_from_errors(mupc_net *net, int lo) {
