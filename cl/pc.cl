@@ -22,23 +22,29 @@
 #endif
 
 /* Feedforward of one hidden layer l >= 2: z_l = a·pred + s·z_{l-1}, a_l = φ(z_l). */
+#define FF_HIDDEN_BODY                                                         \
+  const int i = ELEMENT_ID;                                                    \
+  ELEMENT_GUARD(i >= bn)                                                       \
+  const float v = scale * pred[poff + i] + skip * z[zoff - bn + i];            \
+  z[zoff + i] = v;                                                             \
+  a[zoff + i] = phi(v);
+
 __kernel void ff_hidden(__global float *z, __global float *a, __global const float *pred,
                         const int zoff, const int poff, const int bn, const float scale,
                         const float skip) {
-  const int i = get_global_id(0);
-  if (i >= bn) return;
-  const float v = scale * pred[poff + i] + skip * z[zoff - bn + i];
-  z[zoff + i] = v;
-  a[zoff + i] = phi(v);
+  FF_HIDDEN_BODY
 }
 
 /* Layer 1: z_1 = f_1(x), computed once per batch into f1. */
+#define FF_FIRST_BODY                                                          \
+  const int i = ELEMENT_ID;                                                    \
+  ELEMENT_GUARD(i >= bn)                                                       \
+  z[i] = f1[i];                                                                \
+  a[i] = phi(f1[i]);
+
 __kernel void ff_first(__global float *z, __global float *a, __global const float *f1,
                        const int bn) {
-  const int i = get_global_id(0);
-  if (i >= bn) return;
-  z[i] = f1[i];
-  a[i] = phi(f1[i]);
+  FF_FIRST_BODY
 }
 
 /* Hidden errors over the band starting at layer lo (see the top). */

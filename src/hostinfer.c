@@ -121,6 +121,58 @@ static void infer_rows(void *arg, size_t i) {
   }
 }
 
+/* The feedforward of samples [r0, r1), as mupc__forward does it on the
+ * device: displacements and reference errors zeroed, f_1 = a_1 · x W_1ᵀ
+ * (scaled after the product, as the host provider's products are), then
+ * layer by layer a product and ff_hidden, then the readout's product. */
+static void forward_rows(void *arg, size_t i) {
+  const task *tk = arg;
+  const host_infer *h = &tk->h;
+  float *const *p = tk->p;
+  const int L = h->L, N = h->N, C = h->C, D = h->D, bn = h->bn;
+  const int r0 = (int)i * h->rows_per_task;
+  const int r1 = r0 + h->rows_per_task < h->B ? r0 + h->rows_per_task : h->B;
+  const int rows = r1 - r0;
+  const mupc__host_act *f = &h->acts[h->act];
+  const float *wt = p[B_WT];
+  const uint64_t t_start = mupc__profile_host_on() ? mupc__profile_now() : 0;
+  uint64_t elementwise = 0, t_el = 0;
+  for (int l = 0; l < L - 1; l++) {
+    const size_t at = (size_t)l * bn + (size_t)r0 * N, n = (size_t)rows * N * sizeof(float);
+    memset(p[B_D] + at, 0, n);
+    memset(p[B_DA] + at, 0, n);
+    memset(p[B_R] + at, 0, n);
+  }
+  float *f1 = p[B_F1] + (size_t)r0 * N;
+  product(rows, N, D, p[B_X] + (size_t)r0 * D, D, wt, N, f1);
+  if (h->scale_first != 1.0f)
+    for (int k = 0; k < rows * N; k++) f1[k] *= h->scale_first;
+  if (t_start) t_el = mupc__profile_now();
+  f->ff_first(p[B_Z], p[B_A], p[B_F1], bn, r0 * N, r1 * N);
+  if (t_start) elementwise += mupc__profile_now() - t_el;
+  for (int l = 2; l <= L - 1; l++) {
+    product(rows, N, N, p[B_A] + (size_t)(l - 2) * bn + (size_t)r0 * N, N,
+            wt + h->off_hidden + (size_t)(l - 2) * N * N, N,
+            p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
+    if (t_start) t_el = mupc__profile_now();
+    f->ff_hidden(p[B_Z], p[B_A], p[B_PRED], (l - 1) * bn, (l - 2) * bn, bn, h->scale_h,
+                 h->skip_h, r0 * N, r1 * N);
+    if (t_start) elementwise += mupc__profile_now() - t_el;
+  }
+  product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
+          p[B_PREDL] + (size_t)r0 * C);
+  if (t_start) {
+    mupc__profile_host(MUPC__PROF_KERNEL, elementwise);
+    mupc__profile_host(MUPC__PROF_GEMM, mupc__profile_now() - t_start - elementwise);
+  }
+}
+
+static void forward_call(void *arg, float *const *ptrs) {
+  task tk = {*(const host_infer *)arg, ptrs};
+  const size_t ntasks = (size_t)((tk.h.B + tk.h.rows_per_task - 1) / tk.h.rows_per_task);
+  mupc__pool_for(ntasks, forward_rows, &tk);
+}
+
 static void infer_call(void *arg, float *const *ptrs) {
   task tk = {*(const host_infer *)arg, ptrs};
   const size_t ntasks = (size_t)((tk.h.B + tk.h.rows_per_task - 1) / tk.h.rows_per_task);
@@ -133,11 +185,15 @@ static int have_kernels(const host_infer *h) {
   const int rows[2] = {h->rows_per_task, h->B % h->rows_per_task};
   for (int i = 0; i < 2; i++) {
     if (rows[i] == 0) continue;
-    /* product()'s three shapes: hidden layers, readout prediction, readout
-     * back-projection, in LIBXSMM's column-major terms. */
-    const int shapes[3][3] = {{h->N, rows[i], h->N}, {h->C, rows[i], h->N}, {h->N, rows[i], h->C}};
-    const int lds[3][3] = {{h->N, h->N, h->N}, {h->C, h->N, h->C}, {h->N, h->C, h->N}};
-    for (int j = 0; j < 3; j++) {
+    /* product()'s four shapes: hidden layers, readout prediction, readout
+     * back-projection, first layer, in LIBXSMM's column-major terms. */
+    const int shapes[4][3] = {{h->N, rows[i], h->N},
+                              {h->C, rows[i], h->N},
+                              {h->N, rows[i], h->C},
+                              {h->N, rows[i], h->D}};
+    const int lds[4][3] = {
+        {h->N, h->N, h->N}, {h->C, h->N, h->C}, {h->N, h->C, h->N}, {h->N, h->D, h->N}};
+    for (int j = 0; j < 4; j++) {
       const libxsmm_blasint la = lds[j][0], lb = lds[j][1], lc = lds[j][2];
       const float one = 1.0f, zero = 0.0f;
       const int flags = LIBXSMM_GEMM_FLAG_NONE;
@@ -149,42 +205,70 @@ static int have_kernels(const host_infer *h) {
   return 1;
 }
 
-int mupc__host_infer(mupc_net *net, int steps) {
+/* The scalars and the buffers of a host call on net; 0 where the host
+ * path does not run it (another provider, no hidden layer, a shape LIBXSMM
+ * has no kernel for). */
+static int host_setup(mupc_net *net, int steps, host_infer *h, cl_mem mems[B_COUNT]) {
   const mupc_net_params *p = &net->p;
   if (net->ctx->gemm != MUPC_GEMM_HOST || p->depth < 3) return 0;
-  const int L = p->depth, B = p->batch, N = p->width, C = p->output_dim;
-  const int threads = mupc__pool_threads();
-  host_infer h = {
-      .L = L, .B = B, .N = N, .C = C, .bn = (int)net->bn, .t0 = net->infer_t, .steps = steps,
-      .wavefront = p->wavefront, .adam = p->activity_optim == MUPC_AOPTIM_ADAM,
-      .ce = p->loss == MUPC_LOSS_CE, .act = (int)p->act,
-      .rows_per_task = (B + threads - 1) / threads,
-      .off_hidden = net->off_hidden, .off_out = net->off_out,
+  const int L = p->depth, B = p->batch, threads = mupc__pool_threads();
+  *h = (host_infer){
+      .L = L, .B = B, .N = p->width, .C = p->output_dim, .D = p->input_dim, .bn = (int)net->bn,
+      .t0 = net->infer_t, .steps = steps, .wavefront = p->wavefront,
+      .adam = p->activity_optim == MUPC_AOPTIM_ADAM, .ce = p->loss == MUPC_LOSS_CE,
+      .act = (int)p->act, .rows_per_task = (B + threads - 1) / threads,
+      .off_hidden = net->off_hidden, .off_out = net->off_out, .scale_first = net->scale[0],
       .scale_h = net->scale[1], .skip_h = net->skip[1], .scale_top = net->scale[L - 1],
       .inv_b = mupc__grad_norm(p), .lr = p->activity_lr, .b1 = p->adam_beta1,
       .b2 = p->adam_beta2, .eps = p->adam_eps, .acts = host_acts()};
-  if (!have_kernels(&h)) return 0;
-  MUPC__TRY(mupc__weights_transposed(net));
-  const cl_mem mems[B_COUNT] = {
+  if (!have_kernels(h)) return 0;
+  const cl_mem all[B_COUNT] = {
       [B_Z] = net->z,       [B_D] = net->d,   [B_A] = net->a,       [B_DA] = net->da,
       [B_R] = net->r,       [B_E] = net->e,   [B_BP] = net->bp,     [B_DZ] = net->dz,
       [B_ZM] = net->zm,     [B_ZV] = net->zv, [B_PRED] = net->pred, [B_PREDL] = net->predl,
       [B_Y] = net->y,       [B_EL] = net->el, [B_LOSS] = net->loss, [B_W] = net->w,
-      [B_WT] = net->wt};
+      [B_WT] = net->wt,     [B_X] = net->x,   [B_F1] = net->f1};
+  memcpy(mems, all, sizeof all);
+  return 1;
+}
+
+int mupc__host_forward(mupc_net *net) {
+  host_infer h;
+  cl_mem mems[B_COUNT];
+  if (!host_setup(net, 0, &h, mems)) return 0;
+  MUPC__TRY(mupc__weights_transposed(net));
+  MUPC__TRY(mupc__host_call(net->ctx, forward_call, &h, sizeof h, mems, B_COUNT));
+  const mupc_net_params *p = &net->p;
+  const uint64_t B = p->batch, N = p->width;
+  net->flops += 2 * B * N * ((uint64_t)p->input_dim + (uint64_t)(p->depth - 2) * N +
+                             (uint64_t)p->output_dim);
+  net->enqueues++;
+  return 1;
+}
+
+int mupc__host_infer(mupc_net *net, int steps) {
+  const mupc_net_params *p = &net->p;
+  host_infer h;
+  cl_mem mems[B_COUNT];
+  if (!host_setup(net, steps, &h, mems)) return 0;
+  MUPC__TRY(mupc__weights_transposed(net));
   MUPC__TRY(mupc__host_call(net->ctx, infer_call, &h, sizeof h, mems, B_COUNT));
+  const int L = p->depth;
+  const uint64_t B = p->batch, N = p->width, C = p->output_dim;
   /* The products' FLOPs, as the device path would count them. */
   for (int s = 1; s <= steps; s++) {
     const int t = net->infer_t + s;
     const int lo = !p->wavefront ? 1 : L - t > 1 ? L - t : 1;
     const int h0 = lo > 2 ? lo : 2;
     const uint64_t layers = (uint64_t)(L - h0) + (uint64_t)(lo <= L - 2 ? L - 1 - lo : 0);
-    net->flops += 2 * (uint64_t)B * N * (N * layers + 2 * (uint64_t)C);
+    net->flops += 2 * B * N * (N * layers + 2 * C);
   }
   net->infer_t += steps;
   net->enqueues++;
   if (net->per_step_enqueues < 1) net->per_step_enqueues = 1;
   return 1;
 }
+
 /* ---- the weight update ----
  * The optimiser over the flat parameter buffer in chunks, then the
  * transposed copy the forward products read (net.h), in blocks of rows:
@@ -242,11 +326,20 @@ static void transpose_rows(void *arg, size_t t) {
     for (int r = r0; r < r1; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
 
+/* A task timed as other kernels' work under mupc bench (profile.c). */
+static void timed_task(void (*fn)(void *, size_t), void *arg, size_t i) {
+  const uint64_t t0 = mupc__profile_host_on() ? mupc__profile_now() : 0;
+  fn(arg, i);
+  if (t0) mupc__profile_host(MUPC__PROF_KERNEL, mupc__profile_now() - t0);
+}
+static void optim_task(void *arg, size_t i) { timed_task(optim_chunk, arg, i); }
+static void transpose_task(void *arg, size_t i) { timed_task(transpose_rows, arg, i); }
+
 static void update_call(void *arg, float *const *ptrs) {
   update_task tk = {*(const host_update *)arg, ptrs};
   const host_update *u = &tk.u;
-  mupc__pool_for((size_t)(u->n + CHUNK - 1) / CHUNK, optim_chunk, &tk);
-  mupc__pool_for((size_t)(blocks(u->N) * (u->L - 1) + blocks(u->C)), transpose_rows, &tk);
+  mupc__pool_for((size_t)(u->n + CHUNK - 1) / CHUNK, optim_task, &tk);
+  mupc__pool_for((size_t)(blocks(u->N) * (u->L - 1) + blocks(u->C)), transpose_task, &tk);
 }
 
 int mupc__host_update(mupc_net *net, float c1, float c2) {
@@ -264,6 +357,10 @@ int mupc__host_update(mupc_net *net, float c1, float c2) {
   return 1;
 }
 #else
+int mupc__host_forward(mupc_net *net) {
+  (void)net;
+  return 0;
+}
 int mupc__host_infer(mupc_net *net, int steps) {
   (void)net, (void)steps;
   return 0;

@@ -9,13 +9,13 @@
 /* The buffers of a host inference, in mupc__host_call's order. */
 enum {
   B_Z, B_D, B_A, B_DA, B_R, B_E, B_BP, B_DZ, B_ZM, B_ZV, B_PRED, B_PREDL, B_Y, B_EL, B_LOSS,
-  B_W, B_WT, B_COUNT
+  B_W, B_WT, B_X, B_F1, B_COUNT
 };
 
 typedef struct host_infer {
-  int L, B, N, C, bn, t0, steps, wavefront, adam, ce, act, rows_per_task;
+  int L, B, N, C, D, bn, t0, steps, wavefront, adam, ce, act, rows_per_task;
   size_t off_hidden, off_out;
-  float scale_h, skip_h, scale_top, inv_b, lr, b1, b2, eps;
+  float scale_first, scale_h, skip_h, scale_top, inv_b, lr, b1, b2, eps;
   const struct mupc__host_act *acts; /* the element loops for this CPU */
 } host_infer;
 
@@ -24,6 +24,11 @@ typedef struct host_infer {
  * of inference step t. */
 typedef struct mupc__host_act mupc__host_act;
 struct mupc__host_act {
+  /* The feedforward's elements [i0, i1) of layer 1 (z = f1, a = φ(f1)),
+   * and of hidden layer l >= 2 (slot zoff = (l-1)·bn, pred slot poff). */
+  void (*ff_first)(float *z, float *a, const float *f1, int bn, int i0, int i1);
+  void (*ff_hidden)(float *z, float *a, const float *pred, int zoff, int poff, int bn,
+                    float scale, float skip, int i0, int i1);
   void (*errors)(const host_infer *, float *const *, int lo, int r0, int r1);
   void (*update)(const host_infer *, float *const *, int lo, int t, int r0, int r1);
 };

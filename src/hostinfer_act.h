@@ -47,6 +47,22 @@ static void ACT_FN(errors_run)(const float *restrict r, const float *restrict d,
   }
 }
 
+static void ACT_FN(ff_first_run)(float *restrict z, float *restrict a, const float *restrict f1,
+                                 const int bn, const int i0, const int i1) {
+  (void)bn; /* the guard's bound, dropped here */
+  for (int g__ = i0; g__ < i1; g__++) {
+    FF_FIRST_BODY
+  }
+}
+
+static void ACT_FN(ff_hidden_run)(float *z, float *restrict a, const float *restrict pred,
+                                  const int zoff, const int poff, const int bn, const float scale,
+                                  const float skip, const int i0, const int i1) {
+  for (int g__ = i0; g__ < i1; g__++) {
+    FF_HIDDEN_BODY
+  }
+}
+
 #define UPDATE_RUN(NAME, ADAM)                                                                     \
   static void NAME(                                                                \
       const float *restrict z, float *restrict d, float *restrict a, float *restrict da,           \

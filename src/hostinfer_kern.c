@@ -67,8 +67,8 @@ static __inline__ float clamp(float x, float lo, float hi) { return fmin(fmax(x,
 #define TABLE2(isa) TABLE3(isa)
 /* Indexed by mupc_act, whose order cl/common.cl's ACT_* follow. */
 const mupc__host_act TABLE2(MUPC_HOST_ISA)[MUPC_ACT_COUNT] = {
-    {errors_0, update_0}, {errors_1, update_1}, {errors_2, update_2}, {errors_3, update_3},
-    {errors_4, update_4}, {errors_5, update_5}, {errors_6, update_6}, {errors_7, update_7},
+    {ff_first_run_0, ff_hidden_run_0, errors_0, update_0}, {ff_first_run_1, ff_hidden_run_1, errors_1, update_1}, {ff_first_run_2, ff_hidden_run_2, errors_2, update_2}, {ff_first_run_3, ff_hidden_run_3, errors_3, update_3},
+    {ff_first_run_4, ff_hidden_run_4, errors_4, update_4}, {ff_first_run_5, ff_hidden_run_5, errors_5, update_5}, {ff_first_run_6, ff_hidden_run_6, errors_6, update_6}, {ff_first_run_7, ff_hidden_run_7, errors_7, update_7},
 };
 
 /* The weight optimisers: cl/optim.cl's bodies in loops. */

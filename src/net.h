@@ -156,6 +156,9 @@ static inline float mupc__grad_norm(const mupc_net_params *p) {
  * provider is HOST and LIBXSMM is built in: 1 when it ran them, 0 when the
  * device path (step.c) must, a negative status on failure. */
 int mupc__host_infer(mupc_net *net, int steps);
+/* The feedforward (mupc__forward's work, the readout's product included)
+ * as one host call, likewise: 1, 0 or a status. */
+int mupc__host_forward(mupc_net *net);
 /* The weight optimiser's step (Adam's bias corrections c1, c2) and the
  * transposed weights in one host call, likewise: 1, 0 or a status. */
 int mupc__host_update(mupc_net *net, float c1, float c2);

@@ -44,6 +44,8 @@ static int output_error(mupc_net *net) {
 /* Feedforward through the readout prediction: f1, z, a for every hidden
  * layer, predl. Depth-many enqueues: it runs once per batch. */
 int mupc__forward(mupc_net *net) {
+  const int on_host = mupc__host_forward(net);
+  if (on_host) return on_host < 0 ? on_host : MUPC_OK;
   const mupc_net_params *p = &net->p;
   const size_t B = p->batch, N = p->width, D = p->input_dim, L = p->depth, bn = net->bn;
   /* The feedforward values become the reference: no displacement, and

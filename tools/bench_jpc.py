@@ -132,6 +132,30 @@ def has_jpc(python):
     return probe.returncode == 0
 
 
+def machine():
+    """The CPU as /proc/cpuinfo names it (model name, family, model), the
+    core count, the settings that change either side's speed, and the load
+    average: every figure is quoted with them."""
+    info = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                k, _, v = line.partition(':')
+                k = k.strip()
+                if k in ('model name', 'cpu family', 'model') and k not in info:
+                    info[k] = v.strip()
+    except OSError:
+        pass
+    env = ' '.join(f'{k}={v}' for k, v in sorted(os.environ.items())
+                   if k.startswith(('OPENBLAS_', 'POCL_', 'MUPC_', 'XLA_')))
+    return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model "
+            f"{info.get('model', '?')}), {os.cpu_count()} CPUs; settings: {env or 'none'}")
+
+
+def load():
+    return os.getloadavg()[0]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--jpc-python', default=os.environ.get('JPC_PYTHON'))
@@ -176,6 +200,11 @@ def main():
         return 2
 
     modes = ['jit'] + (['per-call'] if a.per_call else [])
+    load_before = load()
+    if load_before >= 0.5:
+        print(f"bench_jpc.py: warning: load average {load_before:.2f} before the run (>= 0.5): "
+              "figures taken under load do not compare (a loaded machine slows a threaded "
+              "peer more than mupc)", file=sys.stderr)
     rows = []
     for name in names:
         cfg = CONFIGS[name]
@@ -204,8 +233,11 @@ def main():
         rows.append(row)
         print(f"bench_jpc.py: {cfg[0]} done", file=sys.stderr)
 
+    load_after = load()
     if a.json:
-        print(json.dumps({'rows': rows, 'steps': a.steps, 'rounds': a.rounds}, indent=2))
+        print(json.dumps({'rows': rows, 'steps': a.steps, 'rounds': a.rounds,
+                          'machine': machine(), 'load_before': load_before,
+                          'load_after': load_after}, indent=2))
         return 0
     head = '| network | L | N | B | T | mupc s/step | jpc (whole step jitted) s/step | jpc / mupc |'
     rule = '|---|---|---|---|---|---|---|---|'
@@ -225,6 +257,8 @@ def main():
     print(f"mupc: {rows[0]['device']}, GEMMs on {rows[0]['gemm_provider']}; jpc: JAX "
           f"{rows[0]['jax']} on the CPU. Medians over {a.rounds} alternating rounds of "
           f"{a.steps} timed steps each.")
+    print(f"Machine: {machine()}. Load average (1 min) {load_before:.2f} before the run, "
+          f"{load_after:.2f} after.")
     return 0
 
 
