@@ -93,6 +93,17 @@ inline float phi_delta(float z, float d) {
 #endif
 }
 
+/* The elementwise kernels' bodies are macros (pc.cl, optim.cl), so that the
+ * host's copy of the step (src/hostinfer_kern.c) expands them inside its
+ * own loops, where the compiler can vectorise them. There the loop bounds
+ * are exact and the index is the loop's: the host defines ELEMENT_GUARD to
+ * nothing and ELEMENT_ID as its loop variable before including this. */
+#ifndef ELEMENT_GUARD
+#define ELEMENT_GUARD(out_of_range) \
+  if (out_of_range) return;
+#define ELEMENT_ID get_global_id(0)
+#endif
+
 /* Denormal floats (|x| < 2^-126) as zero. On CPUs each arithmetic operation
  * on a denormal costs a microcode assist (about 100 cycles), and a deep
  * network's inference is full of them: the signal reaching a layer k below

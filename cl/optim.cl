@@ -1,11 +1,5 @@
 /* Weight optimisers over the flat parameter buffer: every layer at once.
  * Weight decay adds wd·w to the gradient before the optimiser sees it. */
-#ifndef ELEMENT_GUARD /* as in pc.cl: the host expands the bodies in loops */
-#define ELEMENT_GUARD(out_of_range) \
-  if (out_of_range) return;
-#define ELEMENT_ID get_global_id(0)
-#endif
-
 #define ADAM_BODY                                                              \
   const int i = ELEMENT_ID;                                                    \
   ELEMENT_GUARD(i >= n)                                                        \
@@ -21,6 +15,7 @@
   ELEMENT_GUARD(i >= n)                                                        \
   w[i] -= lr * (g[i] + wd * w[i]);
 
+#ifndef MUPC_HOST_C /* the host expands the bodies in its loops instead */
 __kernel void adam_update(__global float *w, __global const float *g, __global float *m,
                           __global float *v, const int n, const float lr, const float b1,
                           const float b2, const float eps, const float wd, const float c1,
@@ -32,6 +27,7 @@ __kernel void sgd_update(__global float *w, __global const float *g, const int n
                          const float lr, const float wd) {
   SGD_BODY
 }
+#endif
 
 /* dst = srcᵀ for n / (rows·cols) matrices of rows x cols starting at off
  * in both: the transposed weights the forward products read (net.h). */

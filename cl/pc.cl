@@ -10,17 +10,6 @@
  * A band is the hidden layers lo … L-1 (1-based); kernels index elements of
  * the band from its first layer, so a narrower band is a smaller launch. */
 
-/* The bodies of the inference's elementwise kernels are macros, so that the
- * host's copy of the inference (src/hostinfer.c) expands them inside its
- * own loops, where the compiler can vectorise them. There the loop bounds
- * are exact and the index is the loop's: ELEMENT_GUARD drops the range
- * check and ELEMENT_ID names the loop variable. */
-#ifndef ELEMENT_GUARD
-#define ELEMENT_GUARD(out_of_range) \
-  if (out_of_range) return;
-#define ELEMENT_ID get_global_id(0)
-#endif
-
 /* Feedforward of one hidden layer l >= 2: z_l = a·pred + s·z_{l-1}, a_l = φ(z_l). */
 #define FF_HIDDEN_BODY                                                         \
   const int i = ELEMENT_ID;                                                    \
@@ -29,11 +18,13 @@
   z[zoff + i] = v;                                                             \
   a[zoff + i] = phi(v);
 
+#ifndef MUPC_HOST_C /* the host expands the body in its loops instead */
 __kernel void ff_hidden(__global float *z, __global float *a, __global const float *pred,
                         const int zoff, const int poff, const int bn, const float scale,
                         const float skip) {
   FF_HIDDEN_BODY
 }
+#endif
 
 /* Layer 1: z_1 = f_1(x), computed once per batch into f1. */
 #define FF_FIRST_BODY                                                          \
@@ -42,10 +33,12 @@ __kernel void ff_hidden(__global float *z, __global float *a, __global const flo
   z[i] = f1[i];                                                                \
   a[i] = phi(f1[i]);
 
+#ifndef MUPC_HOST_C
 __kernel void ff_first(__global float *z, __global float *a, __global const float *f1,
                        const int bn) {
   FF_FIRST_BODY
 }
+#endif
 
 /* Hidden errors over the band starting at layer lo (see the top). */
 #define PC_ERRORS_BODY                                                         \
@@ -60,11 +53,13 @@ __kernel void ff_first(__global float *z, __global float *a, __global const floa
   const float v = r[i] + d[i] - (i >= bn ? f : 0.0f);                          \
   e[i] = ftz(v);
 
+#ifndef MUPC_HOST_C
 __kernel void pc_errors(__global const float *r, __global const float *d,
                         __global const float *pred, __global float *e, const int lo,
                         const int count, const int bn, const float scale, const float skip) {
   PC_ERRORS_BODY
 }
+#endif
 
 /* r = z − f(z) over every hidden layer, from pred = φ(z_{l-1}) W_lᵀ: the
  * reference's own error after the host wrote activities. */
@@ -170,10 +165,12 @@ __kernel void out_error(__global const float *predl, __global const float *y,
       const float scale_top, const float inv_b, const float lr, const int store_dz,    \
       const float b1, const float b2, const float eps, const float c1, const float c2
 
+#ifndef MUPC_HOST_C
 /* Gradient descent (lr = 0: only the gradient, into dz with store_dz). */
 __kernel void pc_update(PC_UPDATE_ARGS) { PC_UPDATE_BODY(0) }
 /* Adam on the activities. */
 __kernel void pc_update_adam(PC_UPDATE_ARGS) { PC_UPDATE_BODY(1) }
+#endif
 
 /* Backprop: δ-scaled errors from the layer above, the same form as the PC
  * equilibrium: e_l = φ'(z_l) ⊙ (a_{l+1} bp_l) + s_{l+1} e_{l+1}. One layer. */

@@ -13,11 +13,12 @@
  * thread pool (pool.c) shares out: one join per batched call, not one per
  * product.
  *
- * Every tile sums over the whole inner dimension in the kernel's one
- * order, so an element of C rounds the same whatever the tiling, the
- * thread count and the number of rows beside it: a sample's products do
- * not depend on the batch it is in, and data-parallel ranks see the
- * rounding one rank sees.
+ * Every tile sums over the whole inner dimension, and the tiles have a
+ * fixed number of rows (MUPC__HOST_ROWS; only a batch's last may be
+ * shorter), so an element of C rounds the same whatever the thread count:
+ * a sample's products do not depend on the thread count, nor on the batch
+ * it is in when batches are multiples of the tile (data-parallel ranks see
+ * the rounding one rank sees).
  *
  * LIBXSMM's kernels take B untransposed and beta = 0; alpha is applied to
  * each tile after its product. Products outside that (none in the step,
@@ -37,7 +38,7 @@
 #include <libxsmm.h>
 #endif
 
-enum { TILE_ROWS = 32, TILE_COLS = 256 };
+enum { TILE_ROWS = MUPC__HOST_ROWS, TILE_COLS = 256 };
 
 /* FLOPs each path has run in this process (mupc__host_gemm_flops). */
 static atomic_uint_fast64_t flops_jit, flops_blas;

@@ -211,12 +211,12 @@ static int have_kernels(const host_infer *h) {
 static int host_setup(mupc_net *net, int steps, host_infer *h, cl_mem mems[B_COUNT]) {
   const mupc_net_params *p = &net->p;
   if (net->ctx->gemm != MUPC_GEMM_HOST || p->depth < 3) return 0;
-  const int L = p->depth, B = p->batch, threads = mupc__pool_threads();
+  const int L = p->depth, B = p->batch;
   *h = (host_infer){
       .L = L, .B = B, .N = p->width, .C = p->output_dim, .D = p->input_dim, .bn = (int)net->bn,
       .t0 = net->infer_t, .steps = steps, .wavefront = p->wavefront,
       .adam = p->activity_optim == MUPC_AOPTIM_ADAM, .ce = p->loss == MUPC_LOSS_CE,
-      .act = (int)p->act, .rows_per_task = (B + threads - 1) / threads,
+      .act = (int)p->act, .rows_per_task = MUPC__HOST_ROWS,
       .off_hidden = net->off_hidden, .off_out = net->off_out, .scale_first = net->scale[0],
       .scale_h = net->scale[1], .skip_h = net->skip[1], .scale_top = net->scale[L - 1],
       .inv_b = mupc__grad_norm(p), .lr = p->activity_lr, .b1 = p->adam_beta1,

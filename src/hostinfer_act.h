@@ -31,13 +31,6 @@
  * compiler vectorises, built for AVX-512, AVX2 and the baseline, the best
  * the CPU has chosen at load time (hostinfer_kern.c). The parameters carry the kernels'
  * argument names, which the bodies use. */
-/* In these loops the bounds are exact and the index is the loop variable
- * g__; pc.cl's own definitions come back at its next inclusion. */
-#undef ELEMENT_GUARD
-#undef ELEMENT_ID
-#define ELEMENT_GUARD(out_of_range)
-#define ELEMENT_ID g__
-
 static void ACT_FN(errors_run)(const float *restrict r, const float *restrict d,
                                                const float *restrict pred, float *restrict e,
                                                const int lo, const int bn, const float scale,
@@ -108,8 +101,6 @@ static void ACT_FN(update)(const host_infer *h, float *const *p, int lo, int t, 
 
 #undef ROWS_G0
 #undef ROWS_G1
-#undef ELEMENT_GUARD
-#undef ELEMENT_ID
 #undef phi
 #undef dphi
 #undef phi_delta

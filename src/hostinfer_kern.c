@@ -23,6 +23,11 @@ static _Thread_local int host_gid;
 #define __kernel static __inline__ __attribute__((always_inline, unused))
 #define inline static __inline__ __attribute__((unused))
 #define get_global_id(dim) host_gid
+/* The kernels whose bodies the loops expand are left out (MUPC_HOST_C);
+ * in the loops the bounds are exact and the index is g__. */
+#define MUPC_HOST_C 1
+#define ELEMENT_GUARD(out_of_range)
+#define ELEMENT_ID g__
 /* A union, not memcpy: GCC vectorises loops through the former only. */
 static __inline__ unsigned as_uint(float x) {
   const union {
@@ -73,23 +78,19 @@ const mupc__host_act TABLE2(MUPC_HOST_ISA)[MUPC_ACT_COUNT] = {
 
 /* The weight optimisers: cl/optim.cl's bodies in loops. */
 #include "optim.cl"
-#undef ELEMENT_GUARD
-#undef ELEMENT_ID
-#define ELEMENT_GUARD(out_of_range)
-#define ELEMENT_ID i__
 
 static void adam_run(float *restrict w, const float *restrict g, float *restrict m,
                      float *restrict v, const int i0, const int i1, const float lr, const float b1,
                      const float b2, const float eps, const float wd, const float c1,
                      const float c2) {
-  for (int i__ = i0; i__ < i1; i__++) {
+  for (int g__ = i0; g__ < i1; g__++) {
     ADAM_BODY
   }
 }
 
 static void sgd_run(float *restrict w, const float *restrict g, const int i0, const int i1,
                     const float lr, const float wd) {
-  for (int i__ = i0; i__ < i1; i__++) {
+  for (int g__ = i0; g__ < i1; g__++) {
     SGD_BODY
   }
 }

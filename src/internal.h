@@ -140,6 +140,13 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
                       size_t batch);
 
+/* Rows of C in one product of the host provider: fixed, whatever the
+ * thread count, because LIBXSMM's kernel for another row count may sum in
+ * another order (11 rows did, against 32). So every sample's products
+ * round the same for any thread count, and for any batch that is a
+ * multiple of this (data-parallel ranks included). */
+#define MUPC__HOST_ROWS 16
+
 /* FLOPs the host provider has run in this process on the JIT kernels and
  * on the BLAS. */
 void mupc__host_gemm_flops(uint64_t *jit, uint64_t *blas);

@@ -27,6 +27,27 @@ python3 "$(dirname "$0")/make_tiny_idx.py" "$data" 320 64 ||
 
 tiny="--data $data --device $dev --depth 5 --width 16 --batch 32 --infer-steps 5"
 
+# ---- the host provider's thread count changes no bit ---------------------
+# Its products run on row blocks of a fixed size whatever the thread count
+# (src/hostgemm.c, src/hostinfer.c), so every output element has one
+# summation order: 1, 2 and 3 threads (3 cannot split the batch of 32
+# evenly; rows per thread once made 3 threads differ by 2e-7) must end
+# with the same weights, bit for bit. Activity Adam too, which turns any rounding
+# difference into a full step. The device's own provider runs it (the host
+# one on PoCL and rusticl).
+st_diff() { python3 "$(dirname "$0")/st_weight_diff.py" "$1" "$2"; }
+for extra in "" "--activity-optim adam --activity-lr 0.01 --act tanh"; do
+  for n in 1 2 3; do
+    MUPC_THREADS=$n "$mupc" train $tiny $extra --steps 8 --eval-every 0 --quiet \
+      --save "$tmp/threads$n.st" >/dev/null 2>"$tmp/threads.err" ||
+      fail "MUPC_THREADS=$n train $extra failed: $(cat "$tmp/threads.err")"
+  done
+  for n in 2 3; do
+    d=$(st_diff "$tmp/threads$n.st" "$tmp/threads1.st") || fail "threads: weights differ in shape"
+    [ "$d" = "0.000e+00" ] || fail "MUPC_THREADS=$n $extra: weights differ from 1 thread by $d"
+  done
+done
+
 # ---- a short run: the final line and the metrics -------------------------
 run "$mupc" train $tiny --steps 30 --eval-every 10 --metrics "$tmp/m.jsonl" --save "$tmp/a.st"
 if [ "$rc" -ne 0 ] || [ "$(lines "$out")" -ne 1 ] ||
