@@ -40,9 +40,6 @@
 
 enum { TILE_ROWS = MUPC__HOST_ROWS, TILE_COLS = 256 };
 
-/* FLOPs each path has run in this process (mupc__host_gemm_flops). */
-static atomic_uint_fast64_t flops_jit, flops_blas;
-
 #if MUPC_HAVE_LIBXSMM
 typedef struct xsmm_job {
   /* kern[last row block][last column block]: the shorter last blocks
@@ -131,14 +128,11 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
                       const float *a, size_t lda, size_t a_stride, const float *b, size_t ldb,
                       size_t b_stride, float beta, float *c, size_t ldc, size_t c_stride,
                       size_t batch) {
-  const uint64_t flops = 2 * (uint64_t)m * n * k * batch;
 #if MUPC_HAVE_LIBXSMM
   if (!trans_b && beta == 0.0f &&
       xsmm_gemm(trans_a, m, n, k, alpha, a, lda, a_stride, b, ldb, b_stride, c, ldc, c_stride,
-                batch)) {
-    atomic_fetch_add(&flops_jit, flops);
+                batch))
     return;
-  }
 #endif
 #if MUPC_HAVE_HOST_BLAS
   /* The BLAS's own threads share this call: its time counts once per
@@ -149,17 +143,11 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
   if (t0)
     mupc__profile_host(MUPC__PROF_GEMM,
                        (mupc__profile_now() - t0) * (uint64_t)mupc__pool_threads());
-  atomic_fetch_add(&flops_blas, flops);
 #else
   (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda;
   (void)a_stride, (void)b, (void)ldb, (void)b_stride, (void)beta, (void)c, (void)ldc;
-  (void)c_stride, (void)batch, (void)flops;
+  (void)c_stride, (void)batch;
 #endif
-}
-
-void mupc__host_gemm_flops(uint64_t *jit, uint64_t *blas) {
-  if (jit) *jit = atomic_load(&flops_jit);
-  if (blas) *blas = atomic_load(&flops_blas);
 }
 
 /* ---- what runs, for `mupc bench` ---- */

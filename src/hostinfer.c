@@ -1,20 +1,21 @@
-/* Inference on the host, for the host GEMM provider (CPU devices that
- * share the host's memory, with LIBXSMM built in).
+/* The feedforward, the inference and the weight update on the host, one
+ * host call each, for the host GEMM provider (CPU devices that share the
+ * host's memory, with LIBXSMM built in): DESIGN §14.
  *
  * Inference treats every sample on its own: a sample's errors, its
  * back-projected errors and its activity update read only that sample's
  * rows of every buffer (only the weight gradients afterwards sum over
  * samples). So the T inference steps of a batch are one host call
  * (gemm.c's mupc__host_call: one native kernel on PoCL) in which each
- * thread of the pool takes a block of samples through all T steps, with
+ * thread of the pool takes blocks of samples through all T steps, with
  * no join between steps and its rows of every layer hot in its cache:
  * per step and layer a JIT product for the prediction, the errors, a JIT
  * product for the back-projection and the update, the same sequence as
  * the device path's 7 enqueues. The elementwise work is cl/common.cl and
  * cl/pc.cl themselves, compiled as C here (hostinfer_act.h), so the host
  * cannot drift from the kernels. Products round as the host provider's
- * batched products do (hostgemm.c: the same kernels on every row block),
- * so the result does not depend on the thread count or the block split.
+ * batched products do (hostgemm.c: the same kernels on row blocks of
+ * MUPC__HOST_ROWS), so the result does not depend on the thread count.
  *
  * The device path (step.c) stays for every other provider and device. */
 #include "hostinfer.h"

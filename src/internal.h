@@ -147,10 +147,6 @@ void mupc__host_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, fl
  * multiple of this (data-parallel ranks included). */
 #define MUPC__HOST_ROWS 16
 
-/* FLOPs the host provider has run in this process on the JIT kernels and
- * on the BLAS. */
-void mupc__host_gemm_flops(uint64_t *jit, uint64_t *blas);
-
 /* The host thread pool (pool.c): fn(arg, i) for every i < ntasks, spread
  * over the pool's threads and the caller's; returns when all are done.
  * The pool starts at first use. */
