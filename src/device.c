@@ -383,6 +383,16 @@ int mupc_ctx_finish(mupc_ctx *ctx) {
  * 0 bytes (a 1-3 byte buffer rounded down) is an OpenCL error. */
 static size_t padded(size_t bytes) { return bytes == 0 ? 4 : (bytes + 3) & ~(size_t)3; }
 
+int mupc__buffer_read(mupc_ctx *ctx, cl_mem buf, size_t off, size_t n, float *out,
+                      const char *what) {
+  cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, off * sizeof(float),
+                                   n * sizeof(float), out, 0, NULL, NULL);
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: reading %s failed: %s", ctx->info.name, what, mupc_strerror(err));
+  /* The read waited for the queue: a host call that failed since shows now. */
+  return mupc__gemm_check_fault(ctx);
+}
+
 int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out) {
   bytes = padded(bytes);
   if (bytes > ctx->info.max_alloc_bytes ||

@@ -107,6 +107,11 @@ void mupc__profile_end(mupc_ctx *ctx, double seconds[MUPC__PROF_KINDS]);
  * asked for (MUPC_EDEVMEM). Buffers are zero-filled. */
 int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out);
 void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
+/* Floats [off, off + n) of buf into out, waiting for the queue, then the
+ * host calls' fault check (every blocking read needs both); `what` names
+ * the tensor in a failure. */
+int mupc__buffer_read(mupc_ctx *ctx, cl_mem buf, size_t off, size_t n, float *out,
+                      const char *what);
 
 /* ---- GEMM providers (gemm.c): the context's part ----
  * Below the context: device.c calls these when it creates a context,

@@ -263,26 +263,18 @@ size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int laye
   return locate(net, kind, layer, &b, &off, &n) ? n : 0;
 }
 
-static int read_buffer(mupc_net *net, cl_mem b, size_t off, size_t n, float *out) {
-  cl_int err = clEnqueueReadBuffer(net->ctx->queue, b, CL_TRUE, off * sizeof(float),
-                                   n * sizeof(float), out, 0, NULL, NULL);
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: reading a tensor failed: %s", net->ctx->info.name,
-                      mupc_strerror(err));
-  return mupc__gemm_check_fault(net->ctx);
-}
 
 int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out) {
   cl_mem b;
   size_t off, n;
   if (!locate(net, kind, layer, &b, &off, &n))
     return mupc__fail(MUPC_EINVAL, "no tensor of kind %d at layer %d", (int)kind, layer);
-  int rc = read_buffer(net, b, off, n, out);
+  int rc = mupc__buffer_read(net->ctx, b, off, n, out, "a tensor");
   if (rc || kind != MUPC_T_ACTIVITY) return rc;
   /* The activity is the reference plus its displacement. */
   float *d = malloc(n * sizeof *d);
   if (!d) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-  rc = read_buffer(net, net->d, off, n, d);
+  rc = mupc__buffer_read(net->ctx, net->d, off, n, d, "a tensor");
   for (size_t i = 0; i < n && !rc; i++) out[i] += d[i];
   free(d);
   return rc;

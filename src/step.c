@@ -148,12 +148,7 @@ static int energy_kernel(mupc_net *net, int slot) {
 }
 
 static int read_energy(mupc_net *net, float *out /* 2L */) {
-  cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->energy, CL_TRUE, 0,
-                                   2 * (size_t)net->p.depth * sizeof(float), out, 0, NULL, NULL);
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: reading energies failed: %s", net->ctx->info.name,
-                      mupc_strerror(err));
-  return mupc__gemm_check_fault(net->ctx);
+  return mupc__buffer_read(net->ctx, net->energy, 0, 2 * (size_t)net->p.depth, out, "energies");
 }
 
 /* Feedforward init: zero the hidden errors (they are exactly zero at the
@@ -299,15 +294,8 @@ int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat) {
     if (m < B) memset(xb + (size_t)m * D, 0, (size_t)(B - m) * D * sizeof *xb);
     rc = mupc_net_load_batch(net, xb, NULL);
     if (rc == MUPC_OK) rc = mupc__forward(net);
-    if (rc == MUPC_OK) {
-      cl_int err = clEnqueueReadBuffer(net->ctx->queue, net->predl, CL_TRUE, 0,
-                                       (size_t)B * C * sizeof *out, out, 0, NULL, NULL);
-      if (err != CL_SUCCESS)
-        rc = mupc__fail(err, "%s: reading predictions: %s", net->ctx->info.name,
-                        mupc_strerror(err));
-      else
-        rc = mupc__gemm_check_fault(net->ctx);
-    }
+    if (rc == MUPC_OK)
+      rc = mupc__buffer_read(net->ctx, net->predl, 0, (size_t)B * C, out, "predictions");
     for (int i = 0; i < m && rc == MUPC_OK; i++) {
       float *row = yhat + (size_t)(s + i) * C;
       for (int k = 0; k < C; k++) row[k] = scale * out[(size_t)i * C + k];
