@@ -70,28 +70,57 @@ static void product(int rows, int n, int k, const float *a, int lda, const float
   f(b, a, c);
 }
 
+/* One block of MUPC__HOST_ROWS samples [r0, r1) of a host call, and, under
+ * mupc bench, the time its element loops took (the rest of the block's
+ * time is products). */
+typedef struct rows_block {
+  const host_infer *h;
+  float *const *p;
+  int r0, r1, rows;
+  int timed;
+  uint64_t elementwise;
+} rows_block;
+
+/* Around an element loop: the clock when timed. */
+static uint64_t tick(const rows_block *b) { return b->timed ? mupc__profile_now() : 0; }
+static void tock(rows_block *b, uint64_t t0) {
+  if (b->timed) b->elementwise += mupc__profile_now() - t0;
+}
+
 typedef struct task {
   host_infer h;
   float *const *p;
+  void (*fn)(rows_block *);
 } task;
+
+static void block_task(void *arg, size_t i) {
+  const task *tk = arg;
+  const int r0 = (int)i * MUPC__HOST_ROWS;
+  const int r1 = r0 + MUPC__HOST_ROWS < tk->h.B ? r0 + MUPC__HOST_ROWS : tk->h.B;
+  rows_block b = {&tk->h, tk->p, r0, r1, r1 - r0, mupc__profile_host_on(), 0};
+  const uint64_t t0 = tick(&b);
+  tk->fn(&b);
+  if (b.timed) {
+    mupc__profile_host(MUPC__PROF_KERNEL, b.elementwise);
+    mupc__profile_host(MUPC__PROF_GEMM, mupc__profile_now() - t0 - b.elementwise);
+  }
+}
+
+/* fn over every block of the batch, in the pool. */
+static void run_blocks(const void *arg, float *const *ptrs, void (*fn)(rows_block *)) {
+  task tk = {*(const host_infer *)arg, ptrs, fn};
+  mupc__pool_for((size_t)((tk.h.B + MUPC__HOST_ROWS - 1) / MUPC__HOST_ROWS), block_task, &tk);
+}
 
 /* Samples [r0, r1) through every inference step. The same order as step.c:
  * errors (predictions, then the elementwise errors), back-projection,
  * update. */
-static void infer_rows(void *arg, size_t i) {
-  const task *tk = arg;
-  const host_infer *h = &tk->h;
-  float *const *p = tk->p;
-  const int L = h->L, N = h->N, C = h->C, bn = h->bn;
-  const int r0 = (int)i * h->rows_per_task;
-  const int r1 = r0 + h->rows_per_task < h->B ? r0 + h->rows_per_task : h->B;
-  const int rows = r1 - r0;
+static void infer_rows(rows_block *b) {
+  const host_infer *h = b->h;
+  float *const *p = b->p;
+  const int L = h->L, N = h->N, C = h->C, bn = h->bn, r0 = b->r0, r1 = b->r1, rows = b->rows;
   const mupc__host_act *f = &h->acts[h->act];
   const float *wt = p[B_WT], *w = p[B_W];
-  /* Under mupc bench: the element loops' time, and the rest (products). */
-  const int timed = mupc__profile_host_on();
-  const uint64_t t_start = timed ? mupc__profile_now() : 0;
-  uint64_t elementwise = 0, t_el = 0;
   for (int s = 1; s <= h->steps; s++) {
     const int t = h->t0 + s;
     const int lo = !h->wavefront ? 1 : L - t > 1 ? L - t : 1;
@@ -102,9 +131,9 @@ static void infer_rows(void *arg, size_t i) {
               p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
     product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
             p[B_PREDL] + (size_t)r0 * C);
-    if (timed) t_el = mupc__profile_now();
+    uint64_t t_el = tick(b);
     f->errors(h, p, lo, r0, r1);
-    if (timed) elementwise += mupc__profile_now() - t_el;
+    tock(b, t_el);
     /* Back-projections bp_l = E_{l+1} W_{l+1}, the readout's last. */
     for (int l = lo; l <= L - 2; l++)
       product(rows, N, N, p[B_E] + (size_t)l * bn + (size_t)r0 * N, N,
@@ -112,13 +141,9 @@ static void infer_rows(void *arg, size_t i) {
               p[B_BP] + (size_t)(l - 1) * bn + (size_t)r0 * N);
     product(rows, N, C, p[B_EL] + (size_t)r0 * C, C, w + h->off_out, N,
             p[B_BP] + (size_t)(L - 2) * bn + (size_t)r0 * N);
-    if (timed) t_el = mupc__profile_now();
+    t_el = tick(b);
     f->update(h, p, lo, t, r0, r1);
-    if (timed) elementwise += mupc__profile_now() - t_el;
-  }
-  if (timed) {
-    mupc__profile_host(MUPC__PROF_KERNEL, elementwise);
-    mupc__profile_host(MUPC__PROF_GEMM, mupc__profile_now() - t_start - elementwise);
+    tock(b, t_el);
   }
 }
 
@@ -126,18 +151,13 @@ static void infer_rows(void *arg, size_t i) {
  * device: displacements and reference errors zeroed, f_1 = a_1 · x W_1ᵀ
  * (scaled after the product, as the host provider's products are), then
  * layer by layer a product and ff_hidden, then the readout's product. */
-static void forward_rows(void *arg, size_t i) {
-  const task *tk = arg;
-  const host_infer *h = &tk->h;
-  float *const *p = tk->p;
-  const int L = h->L, N = h->N, C = h->C, D = h->D, bn = h->bn;
-  const int r0 = (int)i * h->rows_per_task;
-  const int r1 = r0 + h->rows_per_task < h->B ? r0 + h->rows_per_task : h->B;
-  const int rows = r1 - r0;
+static void forward_rows(rows_block *b) {
+  const host_infer *h = b->h;
+  float *const *p = b->p;
+  const int L = h->L, N = h->N, C = h->C, D = h->D, bn = h->bn, r0 = b->r0, r1 = b->r1;
+  const int rows = b->rows;
   const mupc__host_act *f = &h->acts[h->act];
   const float *wt = p[B_WT];
-  const uint64_t t_start = mupc__profile_host_on() ? mupc__profile_now() : 0;
-  uint64_t elementwise = 0, t_el = 0;
   for (int l = 0; l < L - 1; l++) {
     const size_t at = (size_t)l * bn + (size_t)r0 * N, n = (size_t)rows * N * sizeof(float);
     memset(p[B_D] + at, 0, n);
@@ -148,42 +168,29 @@ static void forward_rows(void *arg, size_t i) {
   product(rows, N, D, p[B_X] + (size_t)r0 * D, D, wt, N, f1);
   if (h->scale_first != 1.0f)
     for (int k = 0; k < rows * N; k++) f1[k] *= h->scale_first;
-  if (t_start) t_el = mupc__profile_now();
+  uint64_t t_el = tick(b);
   f->ff_first(p[B_Z], p[B_A], p[B_F1], bn, r0 * N, r1 * N);
-  if (t_start) elementwise += mupc__profile_now() - t_el;
+  tock(b, t_el);
   for (int l = 2; l <= L - 1; l++) {
     product(rows, N, N, p[B_A] + (size_t)(l - 2) * bn + (size_t)r0 * N, N,
             wt + h->off_hidden + (size_t)(l - 2) * N * N, N,
             p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
-    if (t_start) t_el = mupc__profile_now();
+    t_el = tick(b);
     f->ff_hidden(p[B_Z], p[B_A], p[B_PRED], (l - 1) * bn, (l - 2) * bn, bn, h->scale_h,
                  h->skip_h, r0 * N, r1 * N);
-    if (t_start) elementwise += mupc__profile_now() - t_el;
+    tock(b, t_el);
   }
   product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
           p[B_PREDL] + (size_t)r0 * C);
-  if (t_start) {
-    mupc__profile_host(MUPC__PROF_KERNEL, elementwise);
-    mupc__profile_host(MUPC__PROF_GEMM, mupc__profile_now() - t_start - elementwise);
-  }
 }
 
-static void forward_call(void *arg, float *const *ptrs) {
-  task tk = {*(const host_infer *)arg, ptrs};
-  const size_t ntasks = (size_t)((tk.h.B + tk.h.rows_per_task - 1) / tk.h.rows_per_task);
-  mupc__pool_for(ntasks, forward_rows, &tk);
-}
-
-static void infer_call(void *arg, float *const *ptrs) {
-  task tk = {*(const host_infer *)arg, ptrs};
-  const size_t ntasks = (size_t)((tk.h.B + tk.h.rows_per_task - 1) / tk.h.rows_per_task);
-  mupc__pool_for(ntasks, infer_rows, &tk);
-}
+static void forward_call(void *arg, float *const *ptrs) { run_blocks(arg, ptrs, forward_rows); }
+static void infer_call(void *arg, float *const *ptrs) { run_blocks(arg, ptrs, infer_rows); }
 
 /* The JIT kernels the call needs, made now on the calling thread: a
  * shape LIBXSMM cannot make sends the inference down the device path. */
 static int have_kernels(const host_infer *h) {
-  const int rows[2] = {h->rows_per_task, h->B % h->rows_per_task};
+  const int rows[2] = {MUPC__HOST_ROWS, h->B % MUPC__HOST_ROWS};
   for (int i = 0; i < 2; i++) {
     if (rows[i] == 0) continue;
     /* product()'s four shapes: hidden layers, readout prediction, readout
@@ -217,7 +224,7 @@ static int host_setup(mupc_net *net, int steps, host_infer *h, cl_mem mems[B_COU
       .L = L, .B = B, .N = p->width, .C = p->output_dim, .D = p->input_dim, .bn = (int)net->bn,
       .t0 = net->infer_t, .steps = steps, .wavefront = p->wavefront,
       .adam = p->activity_optim == MUPC_AOPTIM_ADAM, .ce = p->loss == MUPC_LOSS_CE,
-      .act = (int)p->act, .rows_per_task = MUPC__HOST_ROWS,
+      .act = (int)p->act,
       .off_hidden = net->off_hidden, .off_out = net->off_out, .scale_first = net->scale[0],
       .scale_h = net->scale[1], .skip_h = net->skip[1], .scale_top = net->scale[L - 1],
       .inv_b = mupc__grad_norm(p), .lr = p->activity_lr, .b1 = p->adam_beta1,

@@ -13,7 +13,7 @@ enum {
 };
 
 typedef struct host_infer {
-  int L, B, N, C, D, bn, t0, steps, wavefront, adam, ce, act, rows_per_task;
+  int L, B, N, C, D, bn, t0, steps, wavefront, adam, ce, act;
   size_t off_hidden, off_out;
   float scale_first, scale_h, skip_h, scale_top, inv_b, lr, b1, b2, eps;
   const struct mupc__host_act *acts; /* the element loops for this CPU */
