@@ -1,5 +1,5 @@
 /* Platforms and devices: enumeration, SPEC matching, context and queue,
- * and device buffers. A new context takes its GEMM provider (gemm.c) and
+ * and device buffers. A new context takes its GEMM provider (provider.c) and
  * the tuned GEMM parameters stored for its device (tune/store.c). */
 #include "internal.h"
 #include "tune/store.h"
@@ -309,6 +309,12 @@ static int ctx_on(mupc_ctx **out, const mupc_device_info *info) {
   ctx->platform = f.plat;
   ctx->device = f.dev;
   ctx->info = *info;
+  /* Work-group size of the elementwise kernels, built into them (MUPC_WG,
+   * program.c) and launched with (launch.c): 256 where the device allows
+   * it (GPUs want many lanes), 64 on CPUs where PoCL packs work-items into
+   * vector lanes and large groups only add scheduling cost. */
+  ctx->wg = strcmp(info->type, "cpu") ? 256 : 64;
+  while (ctx->wg > info->max_work_group_size && ctx->wg > 1) ctx->wg /= 2;
   cl_int err;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)f.plat, 0};
   ctx->context = clCreateContext(props, 1, &f.dev, NULL, NULL, &err);

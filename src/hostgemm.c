@@ -1,5 +1,5 @@
 /* The host GEMM provider's arithmetic: row-major strided-batched SGEMM on
- * host memory (gemm.c hands it the buffers' addresses).
+ * host memory (provider.c hands it the buffers' addresses).
  *
  * The step's products are small (64 x 128 x 128 for the jpc example) and
  * many. A general BLAS packs both operands on every call and, threaded,

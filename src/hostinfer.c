@@ -6,7 +6,7 @@
  * back-projected errors and its activity update read only that sample's
  * rows of every buffer (only the weight gradients afterwards sum over
  * samples). So the T inference steps of a batch are one host call
- * (gemm.c's mupc__host_call: one native kernel on PoCL) in which each
+ * (provider.c's mupc__host_call: one native kernel on PoCL) in which each
  * thread of the pool takes blocks of samples through all T steps, with
  * no join between steps and its rows of every layer hot in its cache:
  * per step and layer a JIT product for the prediction, the errors, a JIT
@@ -112,35 +112,54 @@ static void run_blocks(const void *arg, float *const *ptrs, void (*fn)(rows_bloc
   mupc__pool_for((size_t)((tk.h.B + MUPC__HOST_ROWS - 1) / MUPC__HOST_ROWS), block_task, &tk);
 }
 
+/* Row r0 of the block in one layer's slot of an activity-shaped buffer:
+ * the layer plan's offset (plan.h) plus r0 rows of `width`. */
+static float *at(float *buf, size_t off, int r0, int width) {
+  return buf + off + (size_t)r0 * width;
+}
+
+/* Layer j's prediction for the block, from src (a or da; x for j = 0)
+ * into f1, pred or predl: where plan.c's PREDICT pass puts it. */
+static void predict_rows(const rows_block *b, int j, float *src) {
+  const mupc__layer *l = &b->h->layer[j];
+  float *const *p = b->p;
+  const int L = b->h->L;
+  float *in = j == 0 ? at(src, 0, b->r0, l->in) : at(src, l[-1].out_off, b->r0, l->in);
+  float *out = j == 0       ? at(p[B_F1], 0, b->r0, l->out)
+               : j == L - 1 ? at(p[B_PREDL], 0, b->r0, l->out)
+                            : at(p[B_PRED], l[-1].out_off, b->r0, l->out);
+  product(b->rows, l->out, l->in, in, l->in, p[B_WT] + l->w_off, l->out, out);
+}
+
+/* Layer j's back-projection for the block (j >= 1): its error (e, or el
+ * for the readout) times W_j into bp at its input, as plan.c's BACK. */
+static void back_rows(const rows_block *b, int j) {
+  const mupc__layer *l = &b->h->layer[j];
+  float *const *p = b->p;
+  float *err = j == b->h->L - 1 ? at(p[B_EL], 0, b->r0, l->out) : at(p[B_E], l->out_off, b->r0, l->out);
+  product(b->rows, l->in, l->out, err, l->out, p[B_W] + l->w_off, l->in,
+          at(p[B_BP], l[-1].out_off, b->r0, l->in));
+}
+
 /* Samples [r0, r1) through every inference step. The same order as step.c:
  * errors (predictions, then the elementwise errors), back-projection,
  * update. */
 static void infer_rows(rows_block *b) {
   const host_infer *h = b->h;
   float *const *p = b->p;
-  const int L = h->L, N = h->N, C = h->C, bn = h->bn, r0 = b->r0, r1 = b->r1, rows = b->rows;
+  const int L = h->L, r0 = b->r0, r1 = b->r1;
   const mupc__host_act *f = &h->acts[h->act];
-  const float *wt = p[B_WT], *w = p[B_W];
   for (int s = 1; s <= h->steps; s++) {
     const int t = h->t0 + s;
     const int lo = !h->wavefront ? 1 : L - t > 1 ? L - t : 1;
     /* Predictions from the displacements: pred_{l-2} = da_{l-1} W_lᵀ. */
-    for (int l = lo > 2 ? lo : 2; l <= L - 1; l++)
-      product(rows, N, N, p[B_DA] + (size_t)(l - 2) * bn + (size_t)r0 * N, N,
-              wt + h->off_hidden + (size_t)(l - 2) * N * N, N,
-              p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
-    product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
-            p[B_PREDL] + (size_t)r0 * C);
+    for (int j = (lo > 2 ? lo : 2) - 1; j < L - 1; j++) predict_rows(b, j, p[B_DA]);
+    predict_rows(b, L - 1, p[B_A]);
     uint64_t t_el = tick(b);
     f->errors(h, p, lo, r0, r1);
     tock(b, t_el);
     /* Back-projections bp_l = E_{l+1} W_{l+1}, the readout's last. */
-    for (int l = lo; l <= L - 2; l++)
-      product(rows, N, N, p[B_E] + (size_t)l * bn + (size_t)r0 * N, N,
-              w + h->off_hidden + (size_t)(l - 1) * N * N, N,
-              p[B_BP] + (size_t)(l - 1) * bn + (size_t)r0 * N);
-    product(rows, N, C, p[B_EL] + (size_t)r0 * C, C, w + h->off_out, N,
-            p[B_BP] + (size_t)(L - 2) * bn + (size_t)r0 * N);
+    for (int j = lo; j <= L - 1; j++) back_rows(b, j);
     t_el = tick(b);
     f->update(h, p, lo, t, r0, r1);
     tock(b, t_el);
@@ -154,34 +173,30 @@ static void infer_rows(rows_block *b) {
 static void forward_rows(rows_block *b) {
   const host_infer *h = b->h;
   float *const *p = b->p;
-  const int L = h->L, N = h->N, C = h->C, D = h->D, bn = h->bn, r0 = b->r0, r1 = b->r1;
-  const int rows = b->rows;
+  const int L = h->L, N = h->N, bn = h->bn, r0 = b->r0, r1 = b->r1;
   const mupc__host_act *f = &h->acts[h->act];
-  const float *wt = p[B_WT];
   for (int l = 0; l < L - 1; l++) {
-    const size_t at = (size_t)l * bn + (size_t)r0 * N, n = (size_t)rows * N * sizeof(float);
-    memset(p[B_D] + at, 0, n);
-    memset(p[B_DA] + at, 0, n);
-    memset(p[B_R] + at, 0, n);
+    const size_t at0 = (size_t)l * bn + (size_t)r0 * N, n = (size_t)b->rows * N * sizeof(float);
+    memset(p[B_D] + at0, 0, n);
+    memset(p[B_DA] + at0, 0, n);
+    memset(p[B_R] + at0, 0, n);
   }
-  float *f1 = p[B_F1] + (size_t)r0 * N;
-  product(rows, N, D, p[B_X] + (size_t)r0 * D, D, wt, N, f1);
-  if (h->scale_first != 1.0f)
-    for (int k = 0; k < rows * N; k++) f1[k] *= h->scale_first;
+  predict_rows(b, 0, p[B_X]);
+  float *f1 = at(p[B_F1], 0, r0, N);
+  const float scale_first = h->layer[0].scale;
+  if (scale_first != 1.0f)
+    for (int k = 0; k < b->rows * N; k++) f1[k] *= scale_first;
   uint64_t t_el = tick(b);
   f->ff_first(p[B_Z], p[B_A], p[B_F1], bn, r0 * N, r1 * N);
   tock(b, t_el);
-  for (int l = 2; l <= L - 1; l++) {
-    product(rows, N, N, p[B_A] + (size_t)(l - 2) * bn + (size_t)r0 * N, N,
-            wt + h->off_hidden + (size_t)(l - 2) * N * N, N,
-            p[B_PRED] + (size_t)(l - 2) * bn + (size_t)r0 * N);
+  for (int j = 1; j < L - 1; j++) {
+    predict_rows(b, j, p[B_A]);
     t_el = tick(b);
-    f->ff_hidden(p[B_Z], p[B_A], p[B_PRED], (l - 1) * bn, (l - 2) * bn, bn, h->scale_h,
-                 h->skip_h, r0 * N, r1 * N);
+    f->ff_hidden(p[B_Z], p[B_A], p[B_PRED], (int)h->layer[j].out_off,
+                 (int)h->layer[j - 1].out_off, bn, h->scale_h, h->skip_h, r0 * N, r1 * N);
     tock(b, t_el);
   }
-  product(rows, C, N, p[B_A] + (size_t)(L - 2) * bn + (size_t)r0 * N, N, wt + h->off_out, C,
-          p[B_PREDL] + (size_t)r0 * C);
+  predict_rows(b, L - 1, p[B_A]);
 }
 
 static void forward_call(void *arg, float *const *ptrs) { run_blocks(arg, ptrs, forward_rows); }
@@ -221,12 +236,12 @@ static int host_setup(mupc_net *net, int steps, host_infer *h, cl_mem mems[B_COU
   if (net->ctx->gemm != MUPC_GEMM_HOST || p->depth < 3) return 0;
   const int L = p->depth, B = p->batch;
   *h = (host_infer){
-      .L = L, .B = B, .N = p->width, .C = p->output_dim, .D = p->input_dim, .bn = (int)net->bn,
+      .L = L, .B = B, .N = p->width, .C = p->output_dim, .D = p->input_dim, .bn = (int)net->plan.slot,
       .t0 = net->infer_t, .steps = steps, .wavefront = p->wavefront,
       .adam = p->activity_optim == MUPC_AOPTIM_ADAM, .ce = p->loss == MUPC_LOSS_CE,
-      .act = (int)p->act,
-      .off_hidden = net->off_hidden, .off_out = net->off_out, .scale_first = net->scale[0],
-      .scale_h = net->scale[1], .skip_h = net->skip[1], .scale_top = net->scale[L - 1],
+      .act = (int)p->act, .layer = net->plan.layer,
+      .scale_h = net->plan.layer[1].scale, .skip_h = net->plan.layer[1].skip,
+      .scale_top = net->plan.layer[L - 1].scale,
       .inv_b = mupc__grad_norm(p), .lr = p->activity_lr, .b1 = p->adam_beta1,
       .b2 = p->adam_beta2, .eps = p->adam_eps, .acts = host_acts()};
   if (!have_kernels(h)) return 0;
@@ -246,11 +261,8 @@ int mupc__host_forward(mupc_net *net) {
   if (!host_setup(net, 0, &h, mems)) return 0;
   MUPC__TRY(mupc__weights_transposed(net));
   MUPC__TRY(mupc__host_call(net->ctx, forward_call, &h, sizeof h, mems, B_COUNT));
-  const mupc_net_params *p = &net->p;
-  const uint64_t B = p->batch, N = p->width;
-  net->flops += 2 * B * N * ((uint64_t)p->input_dim + (uint64_t)(p->depth - 2) * N +
-                             (uint64_t)p->output_dim);
-  net->enqueues++;
+  net->count.flops += mupc__pass_flops(net, 0, net->plan.L);
+  net->count.enqueues++;
   return 1;
 }
 
@@ -262,17 +274,16 @@ int mupc__host_infer(mupc_net *net, int steps) {
   MUPC__TRY(mupc__weights_transposed(net));
   MUPC__TRY(mupc__host_call(net->ctx, infer_call, &h, sizeof h, mems, B_COUNT));
   const int L = p->depth;
-  const uint64_t B = p->batch, N = p->width, C = p->output_dim;
-  /* The products' FLOPs, as the device path would count them. */
+  /* The products' FLOPs, as the device path would count them: predictions
+   * of weights h0-1 … L-1, back-projections of weights lo … L-1. */
   for (int s = 1; s <= steps; s++) {
     const int t = net->infer_t + s;
     const int lo = !p->wavefront ? 1 : L - t > 1 ? L - t : 1;
     const int h0 = lo > 2 ? lo : 2;
-    const uint64_t layers = (uint64_t)(L - h0) + (uint64_t)(lo <= L - 2 ? L - 1 - lo : 0);
-    net->flops += 2 * B * N * (N * layers + 2 * C);
+    net->count.flops += mupc__pass_flops(net, h0 - 1, L) + mupc__pass_flops(net, lo, L);
   }
   net->infer_t += steps;
-  net->enqueues++;
+  net->count.enqueues++;
   if (net->per_step_enqueues < 1) net->per_step_enqueues = 1;
   return 1;
 }
@@ -285,8 +296,9 @@ int mupc__host_infer(mupc_net *net, int steps) {
 enum { CHUNK = 16384, TROWS = 32 };
 
 typedef struct host_update {
-  int sgd, n, L, N, D, C;
-  size_t off_hidden, off_out;
+  int sgd, n, L, nrun, ntasks;
+  const mupc__layer *layer; /* the layer plan (plan.h) */
+  const mupc__run *run;
   float lr, b1, b2, eps, wd, c1, c2;
   const mupc__host_optim *optim;
 } host_update;
@@ -310,25 +322,24 @@ static void optim_chunk(void *arg, size_t i) {
 
 static int blocks(int rows) { return (rows + TROWS - 1) / TROWS; }
 
-/* Task t: TROWS rows of one matrix (W_1, the hidden ones, W_L in order),
- * written column by column into its transpose. */
+/* Task t: TROWS rows of one matrix (the layers in order, run by run of
+ * the plan), written column by column into its transpose. */
 static void transpose_rows(void *arg, size_t t) {
   const update_task *tk = arg;
   const host_update *u = &tk->u;
-  int b = (int)t, rows, cols;
-  size_t off;
-  if (b < blocks(u->N)) {
-    rows = u->N, cols = u->D, off = 0;
-  } else if ((b -= blocks(u->N)) < (u->L - 2) * blocks(u->N)) {
-    rows = cols = u->N;
-    off = u->off_hidden + (size_t)(b / blocks(u->N)) * u->N * u->N;
-    b %= blocks(u->N);
-  } else {
-    b -= (u->L - 2) * blocks(u->N);
-    rows = u->C, cols = u->N, off = u->off_out;
+  int b = (int)t;
+  const mupc__layer *l = NULL;
+  for (int r = 0; r < u->nrun && !l; r++) {
+    const mupc__layer *first = &u->layer[u->run[r].j0];
+    const int per = blocks(first->out), count = (u->run[r].j1 - u->run[r].j0) * per;
+    if (b < count)
+      l = first + b / per, b %= per;
+    else
+      b -= count;
   }
-  const float *src = tk->p[0] + off;
-  float *dst = tk->p[4] + off;
+  const int rows = l->out, cols = l->in;
+  const float *src = tk->p[0] + l->w_off;
+  float *dst = tk->p[4] + l->w_off;
   const int r0 = b * TROWS, r1 = r0 + TROWS < rows ? r0 + TROWS : rows;
   for (int c = 0; c < cols; c++)
     for (int r = r0; r < r1; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
@@ -347,21 +358,23 @@ static void update_call(void *arg, float *const *ptrs) {
   update_task tk = {*(const host_update *)arg, ptrs};
   const host_update *u = &tk.u;
   mupc__pool_for((size_t)(u->n + CHUNK - 1) / CHUNK, optim_task, &tk);
-  mupc__pool_for((size_t)(blocks(u->N) * (u->L - 1) + blocks(u->C)), transpose_task, &tk);
+  mupc__pool_for((size_t)u->ntasks, transpose_task, &tk);
 }
 
 int mupc__host_update(mupc_net *net, float c1, float c2) {
   const mupc_net_params *p = &net->p;
   if (net->ctx->gemm != MUPC_GEMM_HOST) return 0;
-  const host_update u = {.sgd = p->optim == MUPC_OPTIM_SGD, .n = (int)net->n_params,
-                         .L = p->depth, .N = p->width, .D = p->input_dim, .C = p->output_dim,
-                         .off_hidden = net->off_hidden, .off_out = net->off_out, .lr = p->lr,
+  int ntasks = 0;
+  for (int j = 0; j < net->plan.L; j++) ntasks += blocks(net->plan.layer[j].out);
+  const host_update u = {.sgd = p->optim == MUPC_OPTIM_SGD, .n = (int)net->plan.n_params,
+                         .L = p->depth, .nrun = net->plan.nrun, .ntasks = ntasks,
+                         .layer = net->plan.layer, .run = net->plan.run, .lr = p->lr,
                          .b1 = p->adam_beta1, .b2 = p->adam_beta2, .eps = p->adam_eps,
                          .wd = p->weight_decay, .c1 = c1, .c2 = c2, .optim = host_optim()};
   const cl_mem mems[5] = {net->w, net->grad, net->adam_m, net->adam_v, net->wt};
   MUPC__TRY(mupc__host_call(net->ctx, update_call, &u, sizeof u, mems, 5));
   net->wt_stale = 0; /* made in the same call, in the queue's order */
-  net->enqueues++;
+  net->count.enqueues++;
   return 1;
 }
 #else

@@ -14,8 +14,8 @@ enum {
 
 typedef struct host_infer {
   int L, B, N, C, D, bn, t0, steps, wavefront, adam, ce, act;
-  size_t off_hidden, off_out;
-  float scale_first, scale_h, skip_h, scale_top, inv_b, lr, b1, b2, eps;
+  const struct mupc__layer *layer; /* the net's layer plan (plan.h): shapes, offsets */
+  float scale_h, skip_h, scale_top, inv_b, lr, b1, b2, eps;
   const struct mupc__host_act *acts; /* the element loops for this CPU */
 } host_infer;
 

@@ -42,39 +42,47 @@ static __inline__ float clamp(float x, float lo, float hi) { return fmin(fmax(x,
 #define ACT_FN2(name, act) ACT_FN3(name, act)
 #define ACT_FN(name) ACT_FN2(name, MUPC_ACT)
 
+/* One build per activation, by the macros of cl/common.cl (included by
+ * the first build: its ACT_* names the values). */
 #define MUPC_ACT 0
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 1
+#define MUPC_ACT ACT_RELU
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 2
+#define MUPC_ACT ACT_TANH
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 3
+#define MUPC_ACT ACT_HARD_TANH
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 4
+#define MUPC_ACT ACT_LEAKY_RELU
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 5
+#define MUPC_ACT ACT_GELU
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 6
+#define MUPC_ACT ACT_SELU
 #include "hostinfer_act.h"
 #undef MUPC_ACT
-#define MUPC_ACT 7
+#define MUPC_ACT ACT_SILU
 #include "hostinfer_act.h"
 #undef MUPC_ACT
+_Static_assert(ACT_LINEAR == 0, "the first build above is ACT_LINEAR's");
 #undef inline
 
 #define TABLE3(isa) mupc__host_acts_##isa
 #define TABLE2(isa) TABLE3(isa)
-/* Indexed by mupc_act, whose order cl/common.cl's ACT_* follow. */
+/* Indexed by mupc_act; each row the build of its cl/common.cl ACT_*
+ * macro, as init.c's table of activations names it for the device. */
+#define ROW3(n) {ff_first_run_##n, ff_hidden_run_##n, errors_##n, update_##n}
+#define ROW2(n) ROW3(n)
+#define ROW(e) [MUPC_ACT_##e] = ROW2(ACT_##e)
 const mupc__host_act TABLE2(MUPC_HOST_ISA)[MUPC_ACT_COUNT] = {
-    {ff_first_run_0, ff_hidden_run_0, errors_0, update_0}, {ff_first_run_1, ff_hidden_run_1, errors_1, update_1}, {ff_first_run_2, ff_hidden_run_2, errors_2, update_2}, {ff_first_run_3, ff_hidden_run_3, errors_3, update_3},
-    {ff_first_run_4, ff_hidden_run_4, errors_4, update_4}, {ff_first_run_5, ff_hidden_run_5, errors_5, update_5}, {ff_first_run_6, ff_hidden_run_6, errors_6, update_6}, {ff_first_run_7, ff_hidden_run_7, errors_7, update_7},
+    ROW(LINEAR), ROW(RELU), ROW(TANH), ROW(HARD_TANH),
+    ROW(LEAKY_RELU), ROW(GELU), ROW(SELU), ROW(SILU),
 };
+#undef ROW
 
 /* The weight optimisers: cl/optim.cl's bodies in loops. */
 #include "optim.cl"

@@ -1,6 +1,6 @@
 /* Internal interfaces shared by the library's files; not installed.
  * Sections go from the bottom of the library up: status.c calls no other
- * file, the context (device.c) uses gemm.c's context part and the tuned
+ * file, the context (device.c) uses provider.c and the tuned
  * parameter store (tune/store.h), and the data-set files call only each
  * other and status.c. What works on a network is in net.h. */
 #ifndef MUPC_INTERNAL_H
@@ -24,11 +24,46 @@ const char *mupc__cl_error_name(int code);
  * here because device matching and the data readers both fold names. */
 void mupc__lower(char *dst, const char *s, size_t n);
 
-/* ---- names (init.c) ---- */
+/* ---- names and kinds (init.c) ---- */
 
 /* Index of s among n lower-case names, in any ASCII case ("ReLU" is
  * "relu"), -1 if none: every *_from_name and the table's word lists. */
 int mupc__name_index(const char *const *names, int n, const char *s);
+
+/* The library's kernels in cl/, one list: net.h's struct of them, their
+ * ids (MUPC__K_name) and the names net.c creates them by. */
+#define MUPC__KERNELS(X)                                                       \
+  X(ff_first) X(ff_hidden) X(pc_errors) X(out_error) X(pc_update) X(pc_update_adam)      \
+  X(bp_backward) X(refresh_act) X(residual) X(rebase) X(adam_update) X(sgd_update)     \
+  X(layer_energy) X(transpose)
+enum {
+#define MUPC__KERNEL_ID(name) MUPC__K_##name,
+  MUPC__KERNELS(MUPC__KERNEL_ID)
+#undef MUPC__KERNEL_ID
+  MUPC__K_COUNT
+};
+
+/* One row per activation (indexed by mupc_act) and per activity optimiser
+ * (mupc_aoptim): the name users write, what it is, and what the kernels
+ * need of it. Adding one is a row here and its code in cl/. */
+typedef struct mupc__act_row {
+  const char *name, *help;
+  const char *macro; /* cl/common.cl's ACT_* the program is built with */
+} mupc__act_row;
+typedef struct mupc__aoptim_row {
+  const char *name, *help;
+  int kernel;      /* MUPC__K_*: the activity update it runs */
+  int state;       /* keeps per-activity state (zm, zv), reset each batch */
+} mupc__aoptim_row;
+extern const mupc__act_row mupc__acts[MUPC_ACT_COUNT];
+extern const mupc__aoptim_row mupc__aoptims[MUPC_AOPTIM_COUNT];
+
+/* ---- seeded weights (rng.c) ---- */
+
+/* n initial weights of weight layer `layer` with the given fan-in, from
+ * p's seed, generator and parameterisation: mupc_init_weights with the
+ * shape given (the layer plan's, plan.c), so rng.c needs no plan. */
+void mupc__init_weights(const mupc_net_params *p, int layer, size_t n, int fan_in, float *w);
 
 /* ---- numbers and names as text, timings (text.c) ---- */
 
@@ -53,7 +88,7 @@ double mupc__median(double *v, size_t n);
 
 /* ---- context (device.c) ---- */
 
-/* A buffer's address as native kernels see it (gemm.c). */
+/* A buffer's address as native kernels see it (provider.c). */
 typedef struct mupc__host_ptr {
   cl_mem mem;
   float *ptr;
@@ -79,6 +114,7 @@ struct mupc_ctx {
   int host_gemm_ok;     /* a CPU device sharing the host's memory, and a host BLAS */
   int host_native;      /* HOST GEMMs go in as native kernels (else map/unmap) */
   cl_mem_flags mem_flags; /* of every buffer (ALLOC_HOST_PTR where HOST may run) */
+  size_t wg;              /* work-group size of the elementwise kernels */
   mupc__host_ptr *host_ptrs; /* learnt buffer addresses, for native kernels */
   size_t nhost_ptrs, cap_host_ptrs;
   atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
@@ -113,7 +149,7 @@ void mupc__buffer_free(mupc_ctx *ctx, cl_mem *buf, size_t bytes);
 int mupc__buffer_read(mupc_ctx *ctx, cl_mem buf, size_t off, size_t n, float *out,
                       const char *what);
 
-/* ---- GEMM providers (gemm.c): the context's part ----
+/* ---- GEMM providers (provider.c): the context's part ----
  * Below the context: device.c calls these when it creates a context,
  * waits for its queue and releases a buffer. */
 /* Fills host_gemm_ok, host_native and mem_flags from the device, then
@@ -136,6 +172,64 @@ int mupc__host_call(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg
                     const cl_mem *mems, int nmem);
 /* Tests only: host calls through map/unmap even where native kernels run. */
 void mupc__gemm_force_map(mupc_ctx *ctx, int on);
+/* ---- execution: GEMMs (gemm.c) and kernels (launch.c) ----
+ * Above the provider and below every network: each call takes the
+ * context and the caller's counters. */
+typedef struct mupc__counters {
+  uint64_t enqueues; /* every GEMM, kernel, fill and host call */
+  uint64_t flops;    /* GEMM FLOPs issued */
+} mupc__counters;
+
+/* ---- gemm.c: every GEMM, row-major, counted as one enqueue ----
+ * C[i] = alpha · op(A[i]) · op(B[i]) + beta · C[i] for i < batch, with
+ * offsets and strides in floats. */
+typedef struct mupc__gemm_args {
+  int trans_a, trans_b;
+  size_t m, n, k;
+  float alpha, beta;
+  cl_mem a;
+  size_t a_off, lda, a_stride;
+  cl_mem b;
+  size_t b_off, ldb, b_stride;
+  cl_mem c;
+  size_t c_off, ldc, c_stride, batch;
+} mupc__gemm_args;
+/* On the given provider (CLBLAST or HOST; ctx->gemm for the context's),
+ * counted in count. */
+int mupc__gemm_run(mupc_ctx *ctx, mupc__counters *count, mupc_gemm provider,
+                   const mupc__gemm_args *g);
+
+/* ---- launch.c: the library's own kernels ----
+ * Arguments go in as (size, address) pairs, a run of them from index
+ * `first`:
+ *   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__INT(count), MUPC__FLOAT(s)));
+ * The typed wrappers spell out the type each kernel parameter has in cl/,
+ * since clSetKernelArg checks only the size. A failure names the kernel and
+ * the argument's index. */
+typedef struct mupc__arg {
+  size_t size;
+  const void *value;
+} mupc__arg;
+int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n);
+#define MUPC__MEM(v) ((mupc__arg){sizeof(cl_mem), &(cl_mem){(v)}})
+#define MUPC__INT(v) ((mupc__arg){sizeof(int), &(int){(v)}})
+#define MUPC__FLOAT(v) ((mupc__arg){sizeof(float), &(float){(v)}})
+#define MUPC__ARGS(k, first, ...)                                              \
+  mupc__kernel_args((k), (first), (const mupc__arg[]){__VA_ARGS__},             \
+                    sizeof((const mupc__arg[]){__VA_ARGS__}) / sizeof(mupc__arg))
+/* Enqueues a 1-D kernel over n items, rounded up to the context's
+ * work-group size, counted in count. */
+int mupc__launch(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, size_t n);
+/* Zeroes floats [off, off + n) of buf. */
+int mupc__fill_zero(mupc_ctx *ctx, mupc__counters *count, cl_mem buf, size_t off, size_t n);
+
+/* Returns the status of expr from the calling function when it fails. */
+#define MUPC__TRY(expr)                                                        \
+  do {                                                                         \
+    int rc__ = (expr);                                                         \
+    if (rc__) return rc__;                                                     \
+  } while (0)
+
 /* ---- the host provider's arithmetic (hostgemm.c, on pool.c) ---- */
 /* Row-major C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i], i < batch, on host
  * memory (strides in floats): LIBXSMM's JIT kernels where they apply, else

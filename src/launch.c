@@ -1,7 +1,8 @@
 /* Enqueueing the library's own kernels: their arguments, 1-D launches and
- * zero fills. Every enqueue of a network goes through here or gemm.c, which
- * is what keeps its enqueue count (mupc_net_enqueue_count) exact. */
-#include "net.h"
+ * zero fills, on a context, counted in the caller's record. Every enqueue
+ * of a network goes through here or gemm.c, which is what keeps its
+ * enqueue count (mupc_net_enqueue_count) exact. */
+#include "internal.h"
 
 int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -18,26 +19,26 @@ int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t 
   return MUPC_OK;
 }
 
-int mupc__launch(mupc_net *net, cl_kernel k, size_t n) {
+int mupc__launch(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, size_t n) {
   if (n == 0) return MUPC_OK;
-  const size_t local = net->wg;
+  const size_t local = ctx->wg;
   const size_t global = (n + local - 1) / local * local;
-  cl_int err = clEnqueueNDRangeKernel(net->ctx->queue, k, 1, NULL, &global, &local, 0, NULL,
-                                      mupc__profile_slot(net->ctx, MUPC__PROF_KERNEL));
-  net->enqueues++;
+  cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL,
+                                      mupc__profile_slot(ctx, MUPC__PROF_KERNEL));
+  count->enqueues++;
   if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: kernel launch failed: %s", net->ctx->info.name, mupc_strerror(err));
+    return mupc__fail(err, "%s: kernel launch failed: %s", ctx->info.name, mupc_strerror(err));
   return MUPC_OK;
 }
 
-int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n) {
+int mupc__fill_zero(mupc_ctx *ctx, mupc__counters *count, cl_mem buf, size_t off, size_t n) {
   if (n == 0) return MUPC_OK;
   const float zero = 0.0f;
-  cl_int err = clEnqueueFillBuffer(net->ctx->queue, buf, &zero, sizeof zero, off * sizeof(float),
+  cl_int err = clEnqueueFillBuffer(ctx->queue, buf, &zero, sizeof zero, off * sizeof(float),
                                    n * sizeof(float), 0, NULL,
-                                   mupc__profile_slot(net->ctx, MUPC__PROF_KERNEL));
-  net->enqueues++;
+                                   mupc__profile_slot(ctx, MUPC__PROF_KERNEL));
+  count->enqueues++;
   if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", net->ctx->info.name, mupc_strerror(err));
+    return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", ctx->info.name, mupc_strerror(err));
   return MUPC_OK;
 }

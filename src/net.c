@@ -7,47 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t mupc__weight_offset(const mupc_net *net, int layer) {
-  if (layer == 0) return 0;
-  if (layer == net->p.depth - 1) return net->off_out;
-  return net->off_hidden + (size_t)(layer - 1) * net->p.width * net->p.width;
-}
-
 void mupc_net_weight_shape(const mupc_net *net, int layer, int *out_dim, int *in_dim) {
-  const mupc_net_params *p = &net->p;
-  *out_dim = layer == p->depth - 1 ? p->output_dim : p->width;
-  *in_dim = layer == 0 ? p->input_dim : p->width;
+  *out_dim = *in_dim = 0;
+  if (layer < 0 || layer >= net->plan.L) return;
+  *out_dim = net->plan.layer[layer].out;
+  *in_dim = net->plan.layer[layer].in;
 }
 
 const mupc_net_params *mupc_net_get_params(const mupc_net *net) { return &net->p; }
 int mupc_net_enqueues_per_inference_step(const mupc_net *net) { return net->per_step_enqueues; }
-uint64_t mupc_net_enqueue_count(const mupc_net *net) { return net->enqueues; }
+uint64_t mupc_net_enqueue_count(const mupc_net *net) { return net->count.enqueues; }
 int64_t mupc_net_optim_step(const mupc_net *net) { return net->t; }
 void mupc_net_set_optim_step(mupc_net *net, int64_t t) { net->t = t; }
 
 static int make_kernels(mupc_net *net) {
   static const char *const files[] = {"common.cl", "pc.cl", "optim.cl", "reduce.cl"};
   char opts[64];
-  snprintf(opts, sizeof opts, "-DMUPC_ACT=%d", (int)net->p.act);
+  snprintf(opts, sizeof opts, "-DMUPC_ACT=%s", mupc__acts[net->p.act].macro);
   cl_program prog;
   int rc = mupc__program_get(net->ctx, files, 4, opts, &prog);
   if (rc) return rc;
-  struct {
-    cl_kernel *k;
-    const char *name;
-  } list[] = {{&net->k.ff_first, "ff_first"},       {&net->k.ff_hidden, "ff_hidden"},
-              {&net->k.pc_errors, "pc_errors"},     {&net->k.out_error, "out_error"},
-              {&net->k.pc_update, "pc_update"},     {&net->k.pc_update_adam, "pc_update_adam"},
-              {&net->k.bp_backward, "bp_backward"},
-              {&net->k.refresh_act, "refresh_act"}, {&net->k.residual, "residual"},
-              {&net->k.rebase, "rebase"},
-              {&net->k.adam_update, "adam_update"}, {&net->k.sgd_update, "sgd_update"},
-              {&net->k.layer_energy, "layer_energy"}, {&net->k.transpose, "transpose"}};
-  for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+#define MUPC__KERNEL_NAME(name) #name,
+  static const char *const names[MUPC__K_COUNT] = {MUPC__KERNELS(MUPC__KERNEL_NAME)};
+#undef MUPC__KERNEL_NAME
+  for (int i = 0; i < MUPC__K_COUNT; i++) {
     cl_int err;
-    *list[i].k = clCreateKernel(prog, list[i].name, &err);
+    net->k.at[i] = clCreateKernel(prog, names[i], &err);
     if (err != CL_SUCCESS)
-      return mupc__fail(err, "clCreateKernel(%s): %s", list[i].name, mupc_strerror(err));
+      return mupc__fail(err, "clCreateKernel(%s): %s", names[i], mupc_strerror(err));
   }
   return MUPC_OK;
 }
@@ -57,35 +44,37 @@ typedef struct buf_spec {
   size_t floats;
 } buf_spec;
 
-static size_t hidden_slots(const mupc_net_params *p) { return p->depth > 2 ? p->depth - 2 : 1; }
-
+/* Every buffer's size from the plan. */
 static void describe_buffers(mupc_net *net, buf_spec *s, size_t *n) {
   const mupc_net_params *p = &net->p;
-  const size_t B = p->batch, C = p->output_dim, L = p->depth, bn = net->bn;
+  const mupc__plan *pl = &net->plan;
+  const size_t B = p->batch, C = p->output_dim, L = p->depth, slot = pl->slot;
+  const size_t acts = pl->act_floats, params = pl->n_params;
   size_t i = 0;
-  s[i++] = (buf_spec){&net->w, net->n_params};
-  s[i++] = (buf_spec){&net->wt, net->n_params};
-  s[i++] = (buf_spec){&net->grad, net->n_params};
-  s[i++] = (buf_spec){&net->adam_m, net->n_params};
-  s[i++] = (buf_spec){&net->adam_v, net->n_params};
+  s[i++] = (buf_spec){&net->w, params};
+  s[i++] = (buf_spec){&net->wt, params};
+  s[i++] = (buf_spec){&net->grad, params};
+  s[i++] = (buf_spec){&net->adam_m, params};
+  s[i++] = (buf_spec){&net->adam_v, params};
   s[i++] = (buf_spec){&net->x, B * p->input_dim};
   s[i++] = (buf_spec){&net->y, B * C};
-  s[i++] = (buf_spec){&net->f1, bn};
-  s[i++] = (buf_spec){&net->z, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->d, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->a, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->da, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->r, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->e, L * bn};
-  s[i++] = (buf_spec){&net->bp, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->dz, (L - 1) * bn};
-  s[i++] = (buf_spec){&net->pred, hidden_slots(p) * bn};
+  s[i++] = (buf_spec){&net->f1, slot};
+  s[i++] = (buf_spec){&net->z, acts};
+  s[i++] = (buf_spec){&net->d, acts};
+  s[i++] = (buf_spec){&net->a, acts};
+  s[i++] = (buf_spec){&net->da, acts};
+  s[i++] = (buf_spec){&net->r, acts};
+  s[i++] = (buf_spec){&net->e, acts + slot};
+  s[i++] = (buf_spec){&net->bp, acts};
+  s[i++] = (buf_spec){&net->dz, acts};
+  /* Predictions of layers 1 … L-2 (at least one slot, for L = 2). */
+  s[i++] = (buf_spec){&net->pred, acts > slot ? acts - slot : slot};
   s[i++] = (buf_spec){&net->predl, B * C};
   s[i++] = (buf_spec){&net->el, B * C};
   s[i++] = (buf_spec){&net->loss, B};
   s[i++] = (buf_spec){&net->energy, 2 * L};
-  /* Adam on activities keeps two more activity-sized buffers. */
-  const size_t zadam = p->activity_optim == MUPC_AOPTIM_ADAM ? (L - 1) * bn : 1;
+  /* An activity optimiser with state keeps two more activity-sized buffers. */
+  const size_t zadam = mupc__aoptims[p->activity_optim].state ? acts : 1;
   s[i++] = (buf_spec){&net->zm, zadam};
   s[i++] = (buf_spec){&net->zv, zadam};
   *n = i;
@@ -94,32 +83,17 @@ static void describe_buffers(mupc_net *net, buf_spec *s, size_t *n) {
 static int upload_init_weights(mupc_net *net) {
   int rc = MUPC_OK;
   size_t most = 0;
-  for (int l = 0; l < net->p.depth; l++) {
-    size_t n = mupc_net_tensor_size(net, MUPC_T_WEIGHT, l);
-    if (n > most) most = n;
-  }
+  for (int l = 0; l < net->p.depth; l++)
+    if (net->plan.layer[l].w_size > most) most = net->plan.layer[l].w_size;
   float *host = malloc(most * sizeof *host);
   if (!host) return mupc__fail(MUPC_ENOMEM, "out of host memory for weight init");
   for (int l = 0; l < net->p.depth && rc == MUPC_OK; l++) {
-    mupc_init_weights(&net->p, l, host);
+    const mupc__layer *lay = &net->plan.layer[l];
+    mupc__init_weights(&net->p, l, lay->w_size, lay->fan_in, host);
     rc = mupc_net_write(net, MUPC_T_WEIGHT, l, host);
   }
   free(host);
   return rc;
-}
-
-/* DESIGN §1's scalings once: every kernel launch and GEMM of a step reads
- * them. */
-static int compute_scalings(mupc_net *net) {
-  const int L = net->p.depth;
-  net->scale = malloc((size_t)L * sizeof *net->scale);
-  net->skip = malloc((size_t)L * sizeof *net->skip);
-  if (!net->scale || !net->skip) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-  for (int l = 0; l < L; l++) {
-    net->scale[l] = mupc_layer_scale(&net->p, l);
-    net->skip[l] = mupc_layer_skip(&net->p, l);
-  }
-  return MUPC_OK;
 }
 
 int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
@@ -129,17 +103,14 @@ int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
   if (!net) return mupc__fail(MUPC_ENOMEM, "out of host memory");
   net->p = *p;
   net->ctx = ctx;
-  const size_t N = p->width, D = p->input_dim, C = p->output_dim, L = p->depth;
-  net->bn = (size_t)p->batch * N;
-  net->off_hidden = N * D;
-  net->off_out = N * D + (L - 2) * N * N;
-  net->n_params = net->off_out + C * N;
   net->infer_t = p->depth; /* no feedforward yet: every layer may differ */
   net->wt_stale = 1;
-  net->wg = strcmp(ctx->info.type, "cpu") ? 256 : 64;
-  while (net->wg > ctx->info.max_work_group_size && net->wg > 1) net->wg /= 2;
 
-  rc = compute_scalings(net);
+  rc = mupc__plan_make(p, &net->plan);
+  if (rc) {
+    free(net);
+    return rc;
+  }
   buf_spec specs[24];
   size_t nspec;
   describe_buffers(net, specs, &nspec);
@@ -163,11 +134,9 @@ void mupc_net_free(mupc_net *net) {
   clFinish(net->ctx->queue);
   for (size_t i = 0; i < nspec; i++)
     mupc__buffer_free(net->ctx, specs[i].buf, specs[i].floats * sizeof(float));
-  cl_kernel *ks = (cl_kernel *)&net->k;
-  for (size_t i = 0; i < sizeof net->k / sizeof(cl_kernel); i++)
-    if (ks[i]) clReleaseKernel(ks[i]);
-  free(net->scale);
-  free(net->skip);
+  for (int i = 0; i < MUPC__K_COUNT; i++)
+    if (net->k.at[i]) clReleaseKernel(net->k.at[i]);
+  mupc__plan_free(&net->plan);
   free(net);
 }
 
@@ -177,46 +146,51 @@ static int transpose(mupc_net *net, size_t off, int rows, int cols, int count) {
   const int n = rows * cols * count;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->wt), MUPC__INT((int)off),
                        MUPC__INT(rows), MUPC__INT(cols), MUPC__INT(n)));
-  return mupc__launch(net, k, (size_t)n);
+  return mupc__launch(net->ctx, &net->count, k, (size_t)n);
 }
 
+/* One launch per run of the plan. */
 int mupc__weights_transposed(mupc_net *net) {
   if (!net->wt_stale) return MUPC_OK;
-  const mupc_net_params *p = &net->p;
-  const int N = p->width, L = p->depth;
-  MUPC__TRY(transpose(net, 0, N, p->input_dim, 1));
-  MUPC__TRY(transpose(net, net->off_hidden, N, N, L - 2));
-  MUPC__TRY(transpose(net, net->off_out, p->output_dim, N, 1));
+  for (int r = 0; r < net->plan.nrun; r++) {
+    const mupc__run run = net->plan.run[r];
+    const mupc__layer *l = &net->plan.layer[run.j0];
+    MUPC__TRY(transpose(net, l->w_off, l->out, l->in, run.j1 - run.j0));
+  }
   net->wt_stale = 0;
   return MUPC_OK;
 }
 
+int mupc__run_pass(mupc_net *net, mupc__pass pass, int j0, int j1) {
+  mupc__gemm_args g;
+  mupc__pass_gemm(net, pass, j0, j1, &g);
+  return mupc__gemm_run(net->ctx, &net->count, net->ctx->gemm, &g);
+}
+
 int mupc__activities_rebase(mupc_net *net) {
-  const int count = (net->p.depth - 1) * (int)net->bn;
+  const int count = (int)net->plan.act_floats;
   cl_kernel k = net->k.rebase;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->da),
                        MUPC__MEM(net->a), MUPC__INT(count)));
-  return mupc__launch(net, k, (size_t)count);
+  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
 }
 
 int mupc__activities_written(mupc_net *net, int off, int n) {
   const mupc_net_params *p = &net->p;
-  const int L = p->depth, count = (L - 1) * (int)net->bn, ibn = (int)net->bn;
-  const size_t B = p->batch, N = p->width, bn = net->bn;
+  const int L = p->depth, count = (int)net->plan.act_floats, ibn = (int)net->plan.slot;
+  const mupc__layer *h = &net->plan.layer[1]; /* the hidden layers' scale and skip */
   MUPC__TRY(MUPC__ARGS(net->k.refresh_act, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__INT(off),
                        MUPC__INT(n)));
-  MUPC__TRY(mupc__launch(net, net->k.refresh_act, (size_t)n));
+  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.refresh_act, (size_t)n));
   /* The written reference is no longer a feedforward state: its own errors
    * r = z − f(z) enter every error from now on. */
   MUPC__TRY(mupc__weights_transposed(net));
-  if (L > 2)
-    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->a, 0, N, bn, net->wt, net->off_hidden, N,
-                         N * N, 0.0f, net->pred, 0, N, bn, (size_t)(L - 2)));
+  if (L > 2) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, 1, L - 1));
   cl_kernel k = net->k.residual;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->pred), MUPC__MEM(net->f1),
                        MUPC__MEM(net->r), MUPC__INT(count), MUPC__INT(ibn),
-                       MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
-  return mupc__launch(net, k, (size_t)count);
+                       MUPC__FLOAT(h->scale), MUPC__FLOAT(h->skip)));
+  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
 }
 
 /* Buffer and float offset of one tensor; 0 if kind/layer are out of range. */
@@ -230,28 +204,26 @@ static int locate(const mupc_net *net, mupc_tensor_kind kind, int layer, cl_mem 
   case MUPC_T_ADAM_M:
   case MUPC_T_ADAM_V: {
     if (layer < 0 || layer >= L) return 0;
-    int o, i;
-    mupc_net_weight_shape(net, layer, &o, &i);
     *buf = kind == MUPC_T_WEIGHT        ? net->w
            : kind == MUPC_T_WEIGHT_GRAD ? net->grad
            : kind == MUPC_T_ADAM_M      ? net->adam_m
                                         : net->adam_v;
-    *off = mupc__weight_offset(net, layer);
-    *n = (size_t)o * i;
+    *off = net->plan.layer[layer].w_off;
+    *n = net->plan.layer[layer].w_size;
     return 1;
   }
   case MUPC_T_ACTIVITY:
   case MUPC_T_ACTIVITY_GRAD:
     if (layer < 0 || layer > L - 2) return 0;
     *buf = kind == MUPC_T_ACTIVITY ? net->z : net->dz;
-    *off = (size_t)layer * net->bn;
-    *n = net->bn;
+    *off = net->plan.layer[layer].out_off;
+    *n = (size_t)p->batch * net->plan.layer[layer].out;
     return 1;
   case MUPC_T_ERROR:
     if (layer < 0 || layer > L - 1) return 0;
     *buf = layer == L - 1 ? net->el : net->e;
-    *off = layer == L - 1 ? 0 : (size_t)layer * net->bn;
-    *n = layer == L - 1 ? (size_t)p->batch * p->output_dim : net->bn;
+    *off = layer == L - 1 ? 0 : net->plan.layer[layer].out_off;
+    *n = (size_t)p->batch * net->plan.layer[layer].out;
     return 1;
   }
   return 0;

@@ -1,31 +1,35 @@
 /* The network's device state, and the internal interfaces of the files
- * that work on it, lowest layer first: gemm.c, launch.c, net.c, wgrad.c,
- * bp.c; above them optim.c, step.c, rate.c and tune/search.c offer public
- * functions only (mupc.h). A file calls only files before it in this list
+ * that work on it, lowest layer first: plan.c, net.c, hostinfer.c,
+ * wgrad.c, bp.c; above them optim.c, step.c, rate.c and tune/search.c
+ * offer public functions only (mupc.h). Below all of them, GEMMs and
+ * launches (gemm.c, launch.c) take a context and a counters record
+ * (internal.h), not a network. A file calls only files before it in this list
  * (tests/test_layers.sh checks that no circle of calls forms). */
 #ifndef MUPC_NET_H
 #define MUPC_NET_H
 
 #include "internal.h"
+#include "plan.h"
 
-typedef struct mupc__kernels {
-  cl_kernel ff_first, ff_hidden, pc_errors, out_error, pc_update, pc_update_adam, bp_backward;
-  cl_kernel refresh_act;
-  cl_kernel residual, rebase;
-  cl_kernel adam_update, sgd_update, layer_energy;
-  cl_kernel transpose;
+/* The library's kernels (cl/), by name and by id (MUPC__KERNELS in
+ * internal.h): net.c creates and releases them from that one list. */
+typedef union mupc__kernels {
+  struct {
+#define MUPC__KERNEL_FIELD(name) cl_kernel name;
+    MUPC__KERNELS(MUPC__KERNEL_FIELD)
+#undef MUPC__KERNEL_FIELD
+  };
+  cl_kernel at[MUPC__K_COUNT];
 } mupc__kernels;
 
 struct mupc_net {
   mupc_net_params p;
   mupc_ctx *ctx;
   mupc__kernels k;
-  size_t wg; /* work-group size for elementwise kernels */
 
-  /* Sizes in floats. */
-  size_t n_params; /* N·D + (L-2)·N² + C·N */
-  size_t off_hidden, off_out; /* where W_2 and W_L start in the flat buffers */
-  size_t bn;                  /* B·N, one hidden layer of activities */
+  /* The layers: shapes, scalings, offsets, runs (plan.h). Sizes below
+   * are the MLP's: n_params = N·D + (L-2)·N² + C·N, slot = B·N. */
+  mupc__plan plan;
 
   /* One allocation per role; all layers of a role share it. */
   cl_mem w;      /* [W_1 (N,D) | W_2..W_{L-1} (L-2,N,N) | W_L (C,N)] */
@@ -70,75 +74,17 @@ struct mupc_net {
    * from it. Anything else that moves activities sets it to L (full band). */
   int infer_t;
   int per_step_enqueues; /* the most enqueues one inference step issued */
-  uint64_t enqueues;
-  uint64_t flops; /* GEMM FLOPs issued */
+  mupc__counters count;  /* enqueues and GEMM FLOPs issued */
   int64_t t; /* weight optimiser steps */
-
-  /* DESIGN §1's per-layer scalings and skips, mupc_layer_scale and
-   * mupc_layer_skip of p for l < depth, computed once at creation: every
-   * launch reads them. */
-  float *scale;
-  float *skip;
 };
 
-/* ---- gemm.c: every GEMM, row-major, counted as one enqueue ----
- * C[i] = alpha · op(A[i]) · op(B[i]) + beta · C[i] for i < batch, with
- * offsets and strides in floats. */
-typedef struct mupc__gemm_args {
-  int trans_a, trans_b;
-  size_t m, n, k;
-  float alpha, beta;
-  cl_mem a;
-  size_t a_off, lda, a_stride;
-  cl_mem b;
-  size_t b_off, ldb, b_stride;
-  cl_mem c;
-  size_t c_off, ldc, c_stride, batch;
-} mupc__gemm_args;
-/* On the given provider (CLBLAST or HOST), whatever the context's. */
-int mupc__gemm_run(mupc_net *net, mupc_gemm provider, const mupc__gemm_args *g);
-/* On the context's provider. */
-int mupc__gemm(mupc_net *net, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-               float alpha, cl_mem a, size_t a_off, size_t lda, size_t a_stride, cl_mem b,
-               size_t b_off, size_t ldb, size_t b_stride, float beta, cl_mem c, size_t c_off,
-               size_t ldc, size_t c_stride, size_t batch);
-
-/* ---- launch.c: the library's own kernels ----
- * Arguments go in as (size, address) pairs, a run of them from index
- * `first`:
- *   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__INT(count), MUPC__FLOAT(s)));
- * The typed wrappers spell out the type each kernel parameter has in cl/,
- * since clSetKernelArg checks only the size. A failure names the kernel and
- * the argument's index. */
-typedef struct mupc__arg {
-  size_t size;
-  const void *value;
-} mupc__arg;
-int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n);
-#define MUPC__MEM(v) ((mupc__arg){sizeof(cl_mem), &(cl_mem){(v)}})
-#define MUPC__INT(v) ((mupc__arg){sizeof(int), &(int){(v)}})
-#define MUPC__FLOAT(v) ((mupc__arg){sizeof(float), &(float){(v)}})
-#define MUPC__ARGS(k, first, ...)                                              \
-  mupc__kernel_args((k), (first), (const mupc__arg[]){__VA_ARGS__},             \
-                    sizeof((const mupc__arg[]){__VA_ARGS__}) / sizeof(mupc__arg))
-/* Enqueues a 1-D kernel over n items, rounded up to the work-group size. */
-int mupc__launch(mupc_net *net, cl_kernel k, size_t n);
-/* Zeroes floats [off, off + n) of buf. */
-int mupc__fill_zero(mupc_net *net, cl_mem buf, size_t off, size_t n);
-
-/* Returns the status of expr from the calling function when it fails. */
-#define MUPC__TRY(expr)                                                        \
-  do {                                                                         \
-    int rc__ = (expr);                                                         \
-    if (rc__) return rc__;                                                     \
-  } while (0)
-
 /* ---- net.c ---- */
+/* Runs that pass of the layer plan over layers [j0, j1) on the context's
+ * provider, counted in the net's counters. */
+int mupc__run_pass(mupc_net *net, mupc__pass pass, int j0, int j1);
 /* Makes wt from w if the weights changed since it was made. Every writer
  * of w sets wt_stale; every reader of wt calls this first. */
 int mupc__weights_transposed(mupc_net *net);
-/* Offset in floats of weight matrix `layer` (0-based) in w/grad/m/v. */
-size_t mupc__weight_offset(const mupc_net *net, int layer);
 /* Activities written by the host: mupc__activities_rebase before the write
  * (z += d for every layer), mupc__activities_written after it (φ of the
  * written slot [off, off + n), and every layer's residual r). */

@@ -8,7 +8,7 @@
 
 int mupc_net_update(mupc_net *net) {
   const mupc_net_params *p = &net->p;
-  const int n = (int)net->n_params;
+  const int n = (int)net->plan.n_params;
   net->t++;
   net->wt_stale = 1;
   const float b1 = p->adam_beta1, b2 = p->adam_beta2;
@@ -20,12 +20,12 @@ int mupc_net_update(mupc_net *net) {
     cl_kernel k = net->k.sgd_update;
     MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__INT(n),
                          MUPC__FLOAT(p->lr), MUPC__FLOAT(p->weight_decay)));
-    return mupc__launch(net, k, (size_t)n);
+    return mupc__launch(net->ctx, &net->count, k, (size_t)n);
   }
   cl_kernel k = net->k.adam_update;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__MEM(net->adam_m),
                        MUPC__MEM(net->adam_v), MUPC__INT(n), MUPC__FLOAT(p->lr), MUPC__FLOAT(b1),
                        MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(p->weight_decay),
                        MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
-  return mupc__launch(net, k, (size_t)n);
+  return mupc__launch(net->ctx, &net->count, k, (size_t)n);
 }

@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ typedef struct prow {
    * data), outside the range that a given value must lie in. */
   unsigned char zero_is_none;
   const char *(*name_of)(int); /* ENUM: value to name, NULL past the end */
+  const char *(*help_of)(int); /* ENUM, optional: what value v is */
   int (*from_name)(const char *);
 } prow;
 
@@ -58,6 +60,18 @@ static const char *const label_names[] = {"fine", "coarse"};
 
 static const char *label_name_i(int v) { return v == 0 || v == 1 ? label_names[v] : NULL; }
 
+/* What each activation and activity optimiser is (init.c's tables). */
+static const char *act_help_i(int v) { return mupc__acts[v].help; }
+static const char *aoptim_help_i(int v) { return mupc__aoptims[v].help; }
+
+/* The enum rows' allowed text, "one of a, b, c" (with each value's help
+ * where its table has one), written from the names on first use
+ * (write_allowed): the lists are the names' own tables, not copies. */
+enum { ALLOWED_MAX = 512 };
+static char act_allowed[ALLOWED_MAX], param_allowed[ALLOWED_MAX], loss_allowed[ALLOWED_MAX],
+    algo_allowed[ALLOWED_MAX], aoptim_allowed[ALLOWED_MAX], optim_allowed[ALLOWED_MAX],
+    rng_allowed[ALLOWED_MAX];
+
 static int label_from_name(const char *s) { return mupc__name_index(label_names, 2, s); }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -66,6 +80,7 @@ static int label_from_name(const char *s) { return mupc__name_index(label_names,
 #define TRAIN(f) .offset = offsetof(mupc_train_opts, f)
 #define RANGE(a, b) .lo = (a), .hi = (b)
 #define NAMES(fn, from) .name_of = fn##_i, .from_name = from
+#define HELPS(fn) .help_of = fn
 #define INF INFINITY
 #define BOOL_ALLOWED "true, false, 1, 0, on, off, yes or no"
 #define PATH_ALLOWED "a path shorter than 4096 bytes"
@@ -89,19 +104,19 @@ static const prow rows[] = {
       NULL, 0},
      NET(width), RANGE(1, 1 << 20)},
     {{"act", "act", N, MUPC_PTYPE_ENUM, "NAME", "relu",
-      "one of linear, relu, tanh, hard_tanh, leaky_relu, gelu, selu, silu",
+      act_allowed,
       "activation of the hidden layers", NULL, 0},
-     NET(act), NAMES(mupc_act_name, mupc_act_from_name)},
-    {{"param", "param", N, MUPC_PTYPE_ENUM, "P", "mupc", "one of mupc, ntp, sp",
+     NET(act), NAMES(mupc_act_name, mupc_act_from_name), HELPS(act_help_i)},
+    {{"param", "param", N, MUPC_PTYPE_ENUM, "P", "mupc", param_allowed,
       "parameterisation: the layers' scalings and initial weights", NULL, 0},
      NET(param), NAMES(mupc_param_name, mupc_param_from_name)},
     {{"skips", "skips", N, MUPC_PTYPE_BOOL, NULL, "1", BOOL_ALLOWED,
       "residual skips on the hidden layers", NULL, 0},
      NET(skips)},
-    {{"loss", "loss", N, MUPC_PTYPE_ENUM, "L", "mse", "one of mse, ce",
+    {{"loss", "loss", N, MUPC_PTYPE_ENUM, "L", "mse", loss_allowed,
       "mean squared error or softmax cross-entropy", NULL, 0},
      NET(loss), NAMES(mupc_loss_name, mupc_loss_from_name)},
-    {{"algo", "algo", N, MUPC_PTYPE_ENUM, "A", "pc", "one of pc, bp",
+    {{"algo", "algo", N, MUPC_PTYPE_ENUM, "A", "pc", algo_allowed,
       "predictive coding, or backprop as the baseline", NULL, 0},
      NET(algo), NAMES(mupc_algo_name, mupc_algo_from_name)},
     /* ---- optimisation ---- */
@@ -114,13 +129,13 @@ static const prow rows[] = {
     {{"activity-lr", "activity_lr", N, MUPC_PTYPE_FLOAT, "X", "0.5", "a number >= 0",
       "activity step size", NULL, 0},
      NET(activity_lr), RANGE(0, INF)},
-    {{"activity-optim", "activity_optim", N, MUPC_PTYPE_ENUM, "O", "gd", "one of gd, adam",
+    {{"activity-optim", "activity_optim", N, MUPC_PTYPE_ENUM, "O", "gd", aoptim_allowed,
       "optimiser of the activities", NULL, 0},
-     NET(activity_optim), NAMES(mupc_aoptim_name, mupc_aoptim_from_name)},
+     NET(activity_optim), NAMES(mupc_aoptim_name, mupc_aoptim_from_name), HELPS(aoptim_help_i)},
     {{"lr", "lr", N, MUPC_PTYPE_FLOAT, "X", "0.1", "a number > 0", "weight learning rate", NULL,
       0},
      NET(lr), RANGE(0, INF), .lo_open = 1},
-    {{"optim", "optim", N, MUPC_PTYPE_ENUM, "O", "adam", "one of adam, sgd",
+    {{"optim", "optim", N, MUPC_PTYPE_ENUM, "O", "adam", optim_allowed,
       "optimiser of the weights", NULL, 0},
      NET(optim), NAMES(mupc_optim_name, mupc_optim_from_name)},
     {{"weight-decay", "weight_decay", N, MUPC_PTYPE_FLOAT, "X", "0", "a number >= 0",
@@ -141,7 +156,7 @@ static const prow rows[] = {
     /* Files from mupc 0.1 predate "rng": their weights and batch order came
      * from its splitmix64 streams, and a resumed run must keep that order. */
     {{"rng", "rng", N, MUPC_PTYPE_ENUM, "NAME", "philox4x32-10",
-      "one of philox4x32-10, splitmix64",
+      rng_allowed,
       "the generator the seed drives; splitmix64 is mupc 0.1's, kept for its checkpoints",
       "splitmix64", 0},
      NET(rng), NAMES(mupc_rng_name, mupc_rng_from_name)},
@@ -206,7 +221,31 @@ static const prow rows[] = {
 
 size_t mupc_params_count(void) { return NROWS; }
 
-const mupc_param_info *mupc_params_info(size_t i) { return i < NROWS ? &rows[i].info : NULL; }
+/* Fills the enum rows' empty allowed buffers (the *_allowed above), once,
+ * before any row is handed out. */
+static void write_allowed(void) {
+  for (size_t i = 0; i < NROWS; i++) {
+    const prow *r = &rows[i];
+    if (r->info.type != MUPC_PTYPE_ENUM || r->info.allowed[0]) continue;
+    char *dst = (char *)r->info.allowed; /* one of the *_allowed buffers */
+    size_t used = (size_t)snprintf(dst, ALLOWED_MAX, "one of ");
+    for (int v = 0; r->name_of(v) && used < ALLOWED_MAX; v++) {
+      used += (size_t)snprintf(dst + used, ALLOWED_MAX - used, "%s%s", v ? ", " : "",
+                               r->name_of(v));
+      if (r->help_of && used < ALLOWED_MAX)
+        used += (size_t)snprintf(dst + used, ALLOWED_MAX - used, " (%s)", r->help_of(v));
+    }
+  }
+}
+static void rows_ready(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, write_allowed);
+}
+
+const mupc_param_info *mupc_params_info(size_t i) {
+  rows_ready();
+  return i < NROWS ? &rows[i].info : NULL;
+}
 
 static const prow *row_of(const mupc_param_info *info) { return (const prow *)(const void *)info; }
 
@@ -219,6 +258,7 @@ static int same_name(const char *row_name, const char *s) {
 }
 
 const mupc_param_info *mupc_params_find(const char *name) {
+  rows_ready();
   for (size_t i = 0; name && i < NROWS; i++)
     if (same_name(rows[i].info.name, name)) return &rows[i].info;
   return NULL;

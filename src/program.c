@@ -65,15 +65,6 @@ static void keep_log(mupc_ctx *ctx, cl_program prog) {
   ctx->build_log[n] = '\0';
 }
 
-/* Work-group size for our elementwise kernels: 256 where the device allows
- * it (GPUs want many lanes), 64 on CPUs where PoCL packs work-items into
- * vector lanes and large groups only add scheduling cost. */
-static size_t device_wg(const mupc_ctx *ctx) {
-  size_t wg = strcmp(ctx->info.type, "cpu") ? 256 : 64;
-  while (wg > ctx->info.max_work_group_size && wg > 1) wg /= 2;
-  return wg;
-}
-
 static int build(mupc_ctx *ctx, const char *key, const char *const *srcs, size_t nsrc,
                  const char *options, cl_program *out) {
   for (size_t i = 0; i < ctx->nprograms; i++)
@@ -82,7 +73,7 @@ static int build(mupc_ctx *ctx, const char *key, const char *const *srcs, size_t
       return MUPC_OK;
     }
   char opts[1024];
-  snprintf(opts, sizeof opts, "-DMUPC_WG=%zu -DMUPC_DEVICE_%s %s", device_wg(ctx),
+  snprintf(opts, sizeof opts, "-DMUPC_WG=%zu -DMUPC_DEVICE_%s %s", ctx->wg,
            strcmp(ctx->info.type, "gpu") ? "CPU" : "GPU", options ? options : "");
   cl_int err;
   cl_program prog = clCreateProgramWithSource(ctx->context, (cl_uint)nsrc, (const char **)srcs, NULL, &err);

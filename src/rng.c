@@ -109,14 +109,11 @@ static void splitmix_weights(const mupc_net_params *p, int layer, size_t n, int 
 #undef U01
 }
 
-void mupc_init_weights(const mupc_net_params *p, int layer, float *w) {
-  const int out_dim = layer == p->depth - 1 ? p->output_dim : p->width;
-  const int in_dim = layer == 0 ? p->input_dim : p->width;
-  const size_t n = (size_t)out_dim * in_dim;
+void mupc__init_weights(const mupc_net_params *p, int layer, size_t n, int fan_in, float *w) {
   if (p->rng == MUPC_RNG_SPLITMIX)
-    splitmix_weights(p, layer, n, in_dim, w);
+    splitmix_weights(p, layer, n, fan_in, w);
   else
-    philox_weights(p, layer, n, in_dim, w);
+    philox_weights(p, layer, n, fan_in, w);
 }
 
 /* ---- the per-epoch shuffle -------------------------------------------------- */

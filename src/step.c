@@ -25,10 +25,8 @@ int mupc_net_load_batch(mupc_net *net, const float *x, const float *y) {
 
 /* predl = φ(z_{L-1}) W_Lᵀ, unscaled. */
 static int readout_pred(mupc_net *net) {
-  const mupc_net_params *p = &net->p;
-  const size_t B = p->batch, N = p->width, C = p->output_dim;
-  return mupc__gemm(net, 0, 0, B, C, N, 1.0f, net->a, (size_t)(p->depth - 2) * net->bn, N, 0,
-                    net->wt, net->off_out, C, 0, 0.0f, net->predl, 0, C, 0, 1);
+  const int L = net->p.depth;
+  return mupc__run_pass(net, MUPC__PASS_PREDICT, L - 1, L);
 }
 
 static int output_error(mupc_net *net) {
@@ -37,8 +35,9 @@ static int output_error(mupc_net *net) {
   const int B = p->batch;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->predl), MUPC__MEM(net->y), MUPC__MEM(net->el),
                        MUPC__MEM(net->loss), MUPC__INT(B), MUPC__INT(p->output_dim),
-                       MUPC__FLOAT(net->scale[p->depth - 1]), MUPC__INT(p->loss == MUPC_LOSS_CE)));
-  return mupc__launch(net, k, (size_t)B);
+                       MUPC__FLOAT(net->plan.layer[p->depth - 1].scale),
+                       MUPC__INT(p->loss == MUPC_LOSS_CE)));
+  return mupc__launch(net->ctx, &net->count, k, (size_t)B);
 }
 
 /* Feedforward through the readout prediction: f1, z, a for every hidden
@@ -46,105 +45,94 @@ static int output_error(mupc_net *net) {
 int mupc__forward(mupc_net *net) {
   const int on_host = mupc__host_forward(net);
   if (on_host) return on_host < 0 ? on_host : MUPC_OK;
-  const mupc_net_params *p = &net->p;
-  const size_t B = p->batch, N = p->width, D = p->input_dim, L = p->depth, bn = net->bn;
+  const mupc__plan *pl = &net->plan;
+  const int L = pl->L;
+  const size_t acts = pl->act_floats, bn = pl->slot;
   /* The feedforward values become the reference: no displacement, and
    * their own errors are zero by definition. */
-  MUPC__TRY(mupc__fill_zero(net, net->d, 0, (L - 1) * bn));
-  MUPC__TRY(mupc__fill_zero(net, net->da, 0, (L - 1) * bn));
-  MUPC__TRY(mupc__fill_zero(net, net->r, 0, (L - 1) * bn));
+  MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->d, 0, acts));
+  MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->da, 0, acts));
+  MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->r, 0, acts));
   MUPC__TRY(mupc__weights_transposed(net));
-  MUPC__TRY(mupc__gemm(net, 0, 0, B, N, D, net->scale[0], net->x, 0, D, 0, net->wt, 0, N, 0, 0.0f,
-                       net->f1, 0, N, 0, 1));
+  MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, 0, 1));
   const int ibn = (int)bn;
   MUPC__TRY(MUPC__ARGS(net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
                        MUPC__INT(ibn)));
-  MUPC__TRY(mupc__launch(net, net->k.ff_first, bn));
+  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.ff_first, bn));
   /* The hidden weights W_2 … W_{L-1} share one scale and skip, layer 1's. */
   cl_kernel k = net->k.ff_hidden;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->pred)));
-  MUPC__TRY(
-      MUPC__ARGS(k, 5, MUPC__INT(ibn), MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
-  for (size_t l = 2; l + 1 <= L; l++) { /* hidden layers 2 … L-1 */
-    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->a, (l - 2) * bn, N, bn, net->wt,
-                         net->off_hidden + (l - 2) * N * N, N, N * N, 0.0f, net->pred, (l - 2) * bn,
-                         N, bn, 1));
-    MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)((l - 1) * bn)), MUPC__INT((int)((l - 2) * bn))));
-    MUPC__TRY(mupc__launch(net, k, bn));
+  MUPC__TRY(MUPC__ARGS(k, 5, MUPC__INT(ibn), MUPC__FLOAT(pl->layer[1].scale),
+                       MUPC__FLOAT(pl->layer[1].skip)));
+  for (int j = 1; j < L - 1; j++) { /* hidden weights, into hidden layers 2 … L-1 */
+    MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, j, j + 1));
+    MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)pl->layer[j].out_off),
+                         MUPC__INT((int)pl->layer[j - 1].out_off)));
+    MUPC__TRY(mupc__launch(net->ctx, &net->count, k, bn));
   }
   return readout_pred(net);
 }
 
 /* Errors of the band lo … L-1 and of the output, at the current z. */
 static int errors(mupc_net *net, int lo) {
-  const mupc_net_params *p = &net->p;
-  const int L = p->depth;
-  const size_t B = p->batch, N = p->width, bn = net->bn;
-  const int h0 = lo > 2 ? lo : 2; /* first layer with a hidden weight */
+  const mupc__plan *pl = &net->plan;
+  const int L = pl->L, bn = (int)pl->slot;
+  const int h0 = lo > 2 ? lo : 2; /* first hidden layer (1-based) a hidden weight feeds */
   MUPC__TRY(mupc__weights_transposed(net));
-  if (h0 <= L - 1) {
-    const size_t s = (size_t)(h0 - 2);
-    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->da, s * bn, N, bn, net->wt,
-                         net->off_hidden + s * N * N, N, N * N, 0.0f, net->pred, s * bn, N, bn,
-                         (size_t)(L - h0)));
-  }
+  if (h0 <= L - 1) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT_DELTA, h0 - 1, L - 1));
   MUPC__TRY(readout_pred(net));
   if (lo <= L - 1) {
     cl_kernel k = net->k.pc_errors;
-    const int count = (L - lo) * (int)bn;
+    const int count = (L - lo) * bn;
     MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->r), MUPC__MEM(net->d), MUPC__MEM(net->pred),
-                         MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT((int)bn),
-                         MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1])));
-    MUPC__TRY(mupc__launch(net, k, (size_t)count));
+                         MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(bn),
+                         MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip)));
+    MUPC__TRY(mupc__launch(net->ctx, &net->count, k, (size_t)count));
   }
   return output_error(net);
 }
 
-/* bp_l = E_{l+1} W_{l+1} for l in lo … L-1 (unscaled). */
+/* bp_l = E_{l+1} W_{l+1} for l in lo … L-1 (unscaled): the back-projection
+ * of weights lo … L-1 (0-based). */
 static int back_project(mupc_net *net, int lo) {
-  const mupc_net_params *p = &net->p;
-  const int L = p->depth;
-  const size_t B = p->batch, N = p->width, C = p->output_dim, bn = net->bn;
-  if (lo <= L - 2) {
-    const size_t s = (size_t)(lo - 1);
-    MUPC__TRY(mupc__gemm(net, 0, 0, B, N, N, 1.0f, net->e, (s + 1) * bn, N, bn, net->w,
-                         net->off_hidden + s * N * N, N, N * N, 0.0f, net->bp, s * bn, N, bn,
-                         (size_t)(L - 1 - lo)));
-  }
-  return mupc__gemm(net, 0, 0, B, N, C, 1.0f, net->el, 0, C, 0, net->w, net->off_out, N, 0, 0.0f,
-                    net->bp, (size_t)(L - 2) * bn, N, 0, 1);
+  const int L = net->plan.L;
+  if (lo <= L - 2) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_BACK, lo, L - 1));
+  return mupc__run_pass(net, MUPC__PASS_BACK, L - 1, L);
 }
 
-/* One pass of pc_update (pc_update_adam with adam) over the band: lr = 0
- * with adam = 0 only computes the gradient. t is the 1-based activity-Adam
- * step. */
-static int update_band(mupc_net *net, int lo, float lr, int adam, int t, int store_dz) {
+/* One pass of the activity optimiser's kernel over the band (with optim;
+ * without it, pc_update with lr = 0 only computes the gradient). t is the
+ * 1-based step of an optimiser with state (Adam's bias corrections). */
+static int update_band(mupc_net *net, int lo, float lr, int optim, int t, int store_dz) {
   const mupc_net_params *p = &net->p;
-  const int L = p->depth, ibn = (int)net->bn, count = (L - lo) * ibn, top = (L - 2) * ibn;
+  const mupc__plan *pl = &net->plan;
+  const int L = pl->L, ibn = (int)pl->slot, count = (L - lo) * ibn, top = (L - 2) * ibn;
   const float b1 = p->adam_beta1, b2 = p->adam_beta2;
-  const float c1 = adam ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
-  const float c2 = adam ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
-  cl_kernel k = adam ? net->k.pc_update_adam : net->k.pc_update;
+  const mupc__aoptim_row *o = &mupc__aoptims[optim ? p->activity_optim : MUPC_AOPTIM_GD];
+  const float c1 = o->state ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
+  const float c2 = o->state ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
+  cl_kernel k = net->k.at[o->kernel];
   MUPC__TRY(MUPC__ARGS(
       k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->a), MUPC__MEM(net->da),
       MUPC__MEM(net->e), MUPC__MEM(net->bp), MUPC__MEM(net->dz), MUPC__MEM(net->zm),
       MUPC__MEM(net->zv), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(ibn), MUPC__INT(top),
-      MUPC__FLOAT(net->scale[1]), MUPC__FLOAT(net->skip[1]), MUPC__FLOAT(net->scale[L - 1]),
+      MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip),
+      MUPC__FLOAT(pl->layer[L - 1].scale),
       MUPC__FLOAT(mupc__grad_norm(p)), MUPC__FLOAT(lr), MUPC__INT(store_dz), MUPC__FLOAT(b1),
       MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
-  return mupc__launch(net, k, (size_t)count);
+  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
 }
 
 /* Energies into energy[slot·L … slot·L + L). */
 static int energy_kernel(mupc_net *net, int slot) {
   const mupc_net_params *p = &net->p;
   cl_kernel k = net->k.layer_energy;
-  const int L = p->depth, ibn = (int)net->bn, B = p->batch, out_off = slot * L;
+  const int L = p->depth, ibn = (int)net->plan.slot, B = p->batch, out_off = slot * L;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->e), MUPC__MEM(net->loss), MUPC__MEM(net->energy),
                        MUPC__INT(L), MUPC__INT(ibn), MUPC__INT(B), MUPC__FLOAT(1.0f / (float)B),
                        MUPC__INT(out_off)));
   /* One work-group per layer: the launch is L groups, not L items. */
-  return mupc__launch(net, k, (size_t)L * net->wg);
+  return mupc__launch(net->ctx, &net->count, k, (size_t)L * net->ctx->wg);
 }
 
 static int read_energy(mupc_net *net, float *out /* 2L */) {
@@ -155,12 +143,12 @@ static int read_energy(mupc_net *net, float *out /* 2L */) {
  * feedforward state, and the wavefront never computes the ones below its
  * band), forward, output error, energies into slot 0. */
 static int ff_init(mupc_net *net) {
-  const size_t n = (size_t)(net->p.depth - 1) * net->bn;
-  MUPC__TRY(mupc__fill_zero(net, net->e, 0, n));
-  if (net->p.activity_optim == MUPC_AOPTIM_ADAM) {
+  const size_t n = net->plan.act_floats;
+  MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->e, 0, n));
+  if (mupc__aoptims[net->p.activity_optim].state) {
     /* Fresh activity-optimiser state for every inference solve. */
-    MUPC__TRY(mupc__fill_zero(net, net->zm, 0, n));
-    MUPC__TRY(mupc__fill_zero(net, net->zv, 0, n));
+    MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->zm, 0, n));
+    MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->zv, 0, n));
   }
   net->infer_t = 0;
   MUPC__TRY(mupc__forward(net));
@@ -191,15 +179,14 @@ int mupc_net_infer(mupc_net *net, int steps) {
   const mupc_net_params *p = &net->p;
   const int on_host = mupc__host_infer(net, steps);
   if (on_host) return on_host < 0 ? on_host : MUPC_OK;
-  const int adam = p->activity_optim == MUPC_AOPTIM_ADAM;
   for (int s = 1; s <= steps; s++) {
-    const uint64_t before = net->enqueues;
+    const uint64_t before = net->count.enqueues;
     const int t = ++net->infer_t; /* counts from the feedforward init */
     const int lo = band_lo(net, t);
     MUPC__TRY(errors(net, lo));
     MUPC__TRY(back_project(net, lo));
-    MUPC__TRY(update_band(net, lo, p->activity_lr, adam, t, 0));
-    const int used = (int)(net->enqueues - before);
+    MUPC__TRY(update_band(net, lo, p->activity_lr, 1, t, 0));
+    const int used = (int)(net->count.enqueues - before);
     if (used > net->per_step_enqueues) net->per_step_enqueues = used;
   }
   return MUPC_OK;
@@ -282,7 +269,7 @@ int mupc_net_train_step_hook(mupc_net *net, const float *x, const float *y, mupc
 int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat) {
   const mupc_net_params *p = &net->p;
   const int B = p->batch, C = p->output_dim, D = p->input_dim;
-  const float scale = net->scale[p->depth - 1];
+  const float scale = net->plan.layer[p->depth - 1].scale;
   /* The forward passes below overwrite the activities. */
   net->infer_t = p->depth;
   float *xb = calloc((size_t)B * D, sizeof *xb);

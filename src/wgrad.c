@@ -5,24 +5,16 @@
 #include "net.h"
 
 int mupc__weight_grads_from_errors(mupc_net *net, int lo) {
-  const mupc_net_params *p = &net->p;
-  const int L = p->depth;
-  const size_t B = p->batch, N = p->width, D = p->input_dim, C = p->output_dim, bn = net->bn;
-  const float inv_b = mupc__grad_norm(p);
-  /* Layers below the band have zero error, hence zero gradient. */
-  if (lo > 1)
-    MUPC__TRY(
-        mupc__fill_zero(net, net->grad, 0, mupc__weight_offset(net, lo < L ? lo - 1 : L - 1)));
-  if (lo <= 1)
-    MUPC__TRY(mupc__gemm(net, 1, 0, N, D, B, -net->scale[0] * inv_b, net->e, 0, N, 0, net->x, 0, D,
-                         0, 0.0f, net->grad, 0, D, 0, 1));
-  const int h0 = lo > 2 ? lo : 2;
-  if (h0 <= L - 1) {
-    const size_t s = (size_t)(h0 - 2);
-    MUPC__TRY(mupc__gemm(net, 1, 0, N, N, B, -net->scale[1] * inv_b, net->e, (s + 1) * bn, N, bn,
-                         net->a, s * bn, N, bn, 0.0f, net->grad, net->off_hidden + s * N * N, N,
-                         N * N, (size_t)(L - h0)));
+  const mupc__plan *pl = &net->plan;
+  const int L = pl->L;
+  /* Layers below the band have zero error, hence zero gradient: weights
+   * 0 … lo-2 (0-based) are zeroed, the rest computed. */
+  if (lo > 1) {
+    const int j = lo < L ? lo - 1 : L - 1;
+    MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->grad, 0, pl->layer[j].w_off));
   }
-  return mupc__gemm(net, 1, 0, C, N, B, -net->scale[L - 1] * inv_b, net->el, 0, C, 0, net->a,
-                    (size_t)(L - 2) * bn, N, 0, 0.0f, net->grad, net->off_out, N, 0, 1);
+  if (lo <= 1) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_WGRAD, 0, 1));
+  const int h0 = lo > 2 ? lo : 2;
+  if (h0 <= L - 1) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_WGRAD, h0 - 1, L - 1));
+  return mupc__run_pass(net, MUPC__PASS_WGRAD, L - 1, L);
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "mupc.h"
-#include "net.h" /* mupc__gemm_run and the context's fields */
+#include "internal.h" /* mupc__gemm_run and the context's fields */
 #include "testdev.h"
 
 static const char *specs[4];
@@ -88,9 +88,7 @@ static void run_case(mupc_ctx *ctx, mode md, const gcase *c) {
   const float *A = host[0], *B = c->share ? host[0] + base_b : host[1];
   const float *C0 = c->share ? host[0] + base_c : host[2];
   cl_mem mc = c->share ? buf[0] : buf[2];
-  mupc_net net; /* the GEMM only uses the context and the counters */
-  memset(&net, 0, sizeof net);
-  net.ctx = ctx;
+  mupc__counters count = {0, 0};
   const mupc__gemm_args g = {
       .trans_a = c->ta, .trans_b = c->tb, .m = c->m, .n = c->n, .k = c->k, .alpha = c->alpha,
       .beta = c->beta, .a = buf[0], .a_off = c->a_off, .lda = c->lda, .a_stride = c->a_stride,
@@ -98,11 +96,11 @@ static void run_case(mupc_ctx *ctx, mode md, const gcase *c) {
       .b_stride = c->b_stride, .c = mc, .c_off = base_c + c->c_off, .ldc = c->ldc,
       .c_stride = c->c_stride, .batch = c->batch};
   const mupc_gemm provider = md == M_CLBLAST ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
-  int rc = mupc__gemm_run(&net, provider, &g);
+  int rc = mupc__gemm_run(ctx, &count, provider, &g);
   if (rc) fail_msg("%s: %s", mode_names[md], mupc_errmsg());
   assert_int_equal(mupc_ctx_finish(ctx), MUPC_OK);
-  assert_int_equal(net.enqueues, 1);
-  assert_int_equal(net.flops, 2 * c->m * c->n * c->k * c->batch);
+  assert_int_equal(count.enqueues, 1);
+  assert_int_equal(count.flops, 2 * c->m * c->n * c->k * c->batch);
   float *got = malloc(nc * sizeof(float));
   assert_int_equal(clEnqueueReadBuffer(ctx->queue, mc, CL_TRUE, base_c * sizeof(float),
                                        nc * sizeof(float), got, 0, NULL, NULL),
@@ -194,9 +192,7 @@ static void test_queue_order(void **state) {
       assert_int_equal(
           clEnqueueWriteBuffer(ctx->queue, b, CL_TRUE, 0, sizeof hb, hb, 0, NULL, NULL),
           CL_SUCCESS);
-      mupc_net net;
-      memset(&net, 0, sizeof net);
-      net.ctx = ctx;
+      mupc__counters count = {0, 0};
       const mupc__gemm_args g = {.m = M, .n = N, .k = K, .alpha = 1.0f, .a = a, .lda = K,
                                  .b = b, .ldb = N, .c = c, .ldc = N, .batch = 1};
       const mupc_gemm provider = md == M_CLBLAST ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
@@ -205,7 +201,7 @@ static void test_queue_order(void **state) {
         assert_int_equal(clEnqueueFillBuffer(ctx->queue, a, &v, sizeof v, 0, M * K * sizeof(float),
                                              0, NULL, NULL),
                          CL_SUCCESS);
-        assert_int_equal(mupc__gemm_run(&net, provider, &g), MUPC_OK);
+        assert_int_equal(mupc__gemm_run(ctx, &count, provider, &g), MUPC_OK);
         assert_int_equal(clEnqueueCopyBuffer(ctx->queue, c, out, 0, (size_t)r * M * N * sizeof(float),
                                              M * N * sizeof(float), 0, NULL, NULL),
                          CL_SUCCESS);
@@ -243,17 +239,15 @@ static void test_operand_checks(void **state) {
   }
   cl_mem a = NULL;
   assert_int_equal(mupc__buffer_alloc(ctx, 100 * sizeof(float), &a), MUPC_OK);
-  mupc_net net;
-  memset(&net, 0, sizeof net);
-  net.ctx = ctx;
+  mupc__counters count = {0, 0};
   /* C runs past its buffer (10 x 11 floats > 100): refused, nothing run. */
   mupc__gemm_args g = {.m = 10, .n = 10, .k = 5, .alpha = 1.0f, .a = a, .lda = 5, .b = a,
                        .ldb = 10, .c = a, .c_off = 1, .ldc = 10, .batch = 1};
-  assert_int_equal(mupc__gemm_run(&net, MUPC_GEMM_HOST, &g), MUPC_EGEMM);
+  assert_int_equal(mupc__gemm_run(ctx, &count, MUPC_GEMM_HOST, &g), MUPC_EGEMM);
   assert_non_null(strstr(mupc_errmsg(), "operand C"));
   /* A leading dimension shorter than a row would make a BLAS print. */
   g.c_off = 0, g.lda = 4;
-  assert_int_equal(mupc__gemm_run(&net, MUPC_GEMM_HOST, &g), MUPC_EGEMM);
+  assert_int_equal(mupc__gemm_run(ctx, &count, MUPC_GEMM_HOST, &g), MUPC_EGEMM);
   assert_non_null(strstr(mupc_errmsg(), "operand A"));
   mupc__buffer_free(ctx, &a, 100 * sizeof(float));
   mupc_ctx_free(ctx);
@@ -279,12 +273,10 @@ static void test_native_fault(void **state) {
     assert_int_equal(
         clEnqueueFillBuffer(ctx->queue, a, &one, sizeof one, 0, 16 * sizeof(float), 0, NULL, NULL),
         CL_SUCCESS);
-    mupc_net net;
-    memset(&net, 0, sizeof net);
-    net.ctx = ctx;
+    mupc__counters count = {0, 0};
     const mupc__gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1.0f, .a = a, .lda = 4, .b = a,
                                .ldb = 4, .c = c, .ldc = 4, .batch = 1};
-    assert_int_equal(mupc__gemm_run(&net, MUPC_GEMM_HOST, &g), MUPC_OK);
+    assert_int_equal(mupc__gemm_run(ctx, &count, MUPC_GEMM_HOST, &g), MUPC_OK);
     assert_int_equal(mupc_ctx_finish(ctx), MUPC_OK);
     float got[16];
     assert_int_equal(clEnqueueReadBuffer(ctx->queue, c, CL_TRUE, 0, sizeof got, got, 0, NULL, NULL),
@@ -299,7 +291,7 @@ static void test_native_fault(void **state) {
     assert_int_equal(
         clEnqueueFillBuffer(ctx->queue, c, &zero, sizeof zero, 0, sizeof got, 0, NULL, NULL),
         CL_SUCCESS);
-    assert_int_equal(mupc__gemm_run(&net, MUPC_GEMM_HOST, &g), MUPC_OK); /* enqueued */
+    assert_int_equal(mupc__gemm_run(ctx, &count, MUPC_GEMM_HOST, &g), MUPC_OK); /* enqueued */
     assert_int_equal(mupc_ctx_finish(ctx), MUPC_EGEMM);
     assert_non_null(strstr(mupc_errmsg(), "other addresses"));
     assert_int_equal(clEnqueueReadBuffer(ctx->queue, c, CL_TRUE, 0, sizeof got, got, 0, NULL, NULL),

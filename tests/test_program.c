@@ -3,7 +3,7 @@
  * right numbers on every OpenCL implementation present; kernel arguments
  * set through launch.c's helper, and its errors. */
 #include "internal.h"
-#include "net.h" /* MUPC__ARGS */
+#include "internal.h" /* MUPC__ARGS */
 #include "testdev.h"
 
 #include <setjmp.h>

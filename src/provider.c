@@ -1,0 +1,277 @@
+/* The GEMM providers' part of a context (mupc.h, "GEMM providers"):
+ * which provider runs, and the host call that the host provider and the
+ * host path (hostinfer.c) run their work through. Below the context:
+ * device.c calls it when it creates a context, waits for its queue and
+ * releases a buffer; gemm.c, above, executes the products.
+ *
+ * CLBlast runs on any device. On CPU devices its kernels reach a fraction
+ * of what the CPU's own BLAS does on the same shapes (PoCL: about a
+ * tenth), so there the step's GEMMs run on the host instead, on the same
+ * buffers: they are allocated with CL_MEM_ALLOC_HOST_PTR, so the device's
+ * memory is the host's and nothing is copied.
+ *
+ * A host call must see everything enqueued before it and be seen by
+ * everything after it. Where the driver runs native kernels (PoCL), it is
+ * one: a host function the queue itself calls in order, with the runtime
+ * translating the buffers into pointers. The host thread never waits, as
+ * with CLBlast. Elsewhere (rusticl) the operands are mapped, which waits
+ * for the queue, the function runs, and they are unmapped before anything
+ * else is enqueued. */
+#include "internal.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- provider choice ---- */
+
+/* Why HOST cannot run on ctx, or NULL if it can. */
+static const char *host_refusal(const mupc_ctx *ctx) {
+  if (!MUPC_HAVE_HOST_BLAS) return "this libmupc was built without a host BLAS (-Dhost_blas)";
+  if (!ctx->host_gemm_ok)
+    return "the host BLAS runs only on CPU devices that share the host's memory";
+  return NULL;
+}
+
+int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g) {
+  if ((int)g < 0 || g >= MUPC_GEMM_COUNT)
+    return mupc__fail(MUPC_EINVAL, "GEMM provider %d: expected auto, clblast or host", (int)g);
+  if (g == MUPC_GEMM_AUTO) g = host_refusal(ctx) ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
+  const char *why = g == MUPC_GEMM_HOST ? host_refusal(ctx) : NULL;
+  if (why)
+    return mupc__fail(MUPC_EINVAL, "%s: GEMM provider host: %s (this is a %s device)",
+                      ctx->info.name, why, ctx->info.type);
+  ctx->gemm = g;
+  return MUPC_OK;
+}
+
+mupc_gemm mupc_ctx_gemm(const mupc_ctx *ctx) {
+  return ctx->gemm;
+}
+int mupc_ctx_host_gemm_ok(const mupc_ctx *ctx) {
+  return host_refusal(ctx) == NULL;
+}
+const char *mupc_ctx_host_gemm_dispatch(const mupc_ctx *ctx) {
+  return ctx->host_native ? "native kernel" : "map";
+}
+void mupc__gemm_force_map(mupc_ctx *ctx, int on) {
+  cl_device_exec_capabilities caps = 0;
+  clGetDeviceInfo(ctx->device, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL);
+  ctx->host_native = !on && (caps & CL_EXEC_NATIVE_KERNEL);
+}
+
+int mupc__gemm_ctx_init(mupc_ctx *ctx) {
+  cl_device_type type = 0;
+  cl_bool unified = CL_FALSE;
+  clGetDeviceInfo(ctx->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+  /* Deprecated since OpenCL 2.0 but still answered; a driver that does not
+   * know it leaves CL_FALSE, and the device gets CLBlast. */
+  clGetDeviceInfo(ctx->device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+  const int host_memory = (type & CL_DEVICE_TYPE_CPU) && unified;
+  ctx->host_gemm_ok = host_memory && MUPC_HAVE_HOST_BLAS;
+  ctx->mem_flags = CL_MEM_READ_WRITE | (host_memory ? CL_MEM_ALLOC_HOST_PTR : 0);
+  mupc__gemm_force_map(ctx, 0);
+  const char *env = getenv("MUPC_GEMM");
+  int g = MUPC_GEMM_AUTO;
+  if (env && *env && (g = mupc_gemm_from_name(env)) < 0)
+    return mupc__fail(MUPC_EINVAL, "MUPC_GEMM: '%s' is not a GEMM provider (auto, clblast, host)",
+                      env);
+  const int rc = mupc_ctx_set_gemm(ctx, (mupc_gemm)g);
+  if (rc && env && *env) return mupc__fail(rc, "MUPC_GEMM=%s: %s", env, mupc_errmsg());
+  return rc;
+}
+
+/* ---- host calls ----
+ * A host function run in the queue's order on host views of device
+ * buffers (mupc__host_call). Where the driver runs native kernels (PoCL)
+ * it is one: clEnqueueNativeKernel hands the function a copy of its
+ * argument block in which the runtime has replaced the buffers' handles by
+ * pointers to their memory. PoCL 3.1 fills those slots in an order of its
+ * own, not the order of mem_list (three buffers listed C, A, B arrive as
+ * A, B, C), so a slot cannot say which buffer it holds. Each buffer's
+ * address is therefore learnt once, by a native kernel with that buffer
+ * alone, and every call carries the addresses it expects: the function
+ * checks that the slots hold exactly that set (in any order) and runs on
+ * its own copy. Should a driver ever move a buffer, the check fails and
+ * the context records a fault, reported by the next mupc call that waits
+ * for the queue. Elsewhere (rusticl) the buffers are mapped, which waits
+ * for the queue, the function runs, and they are unmapped before anything
+ * else is enqueued. */
+
+typedef union slot {
+  cl_mem mem;
+  float *ptr;
+} slot;
+
+typedef struct probe_args {
+  slot buf;
+  float **out;
+} probe_args;
+
+static void CL_CALLBACK probe_fn(void *p) {
+  probe_args *a = p;
+  *a->out = a->buf.ptr;
+}
+
+/* The address the device sees for buf: from the table, or probed now
+ * (which waits for the queue, once per buffer). */
+static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
+  for (size_t i = 0; i < ctx->nhost_ptrs; i++)
+    if (ctx->host_ptrs[i].mem == buf) {
+      *out = ctx->host_ptrs[i].ptr;
+      return MUPC_OK;
+    }
+  if (ctx->nhost_ptrs == ctx->cap_host_ptrs) {
+    const size_t cap = ctx->cap_host_ptrs ? 2 * ctx->cap_host_ptrs : 32;
+    mupc__host_ptr *grown = realloc(ctx->host_ptrs, cap * sizeof *grown);
+    if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+    ctx->host_ptrs = grown;
+    ctx->cap_host_ptrs = cap;
+  }
+  float *addr = NULL;
+  probe_args args = {{.mem = buf}, &addr};
+  const void *loc = &args.buf;
+  cl_int err =
+      clEnqueueNativeKernel(ctx->queue, probe_fn, &args, sizeof args, 1, &buf, &loc, 0, NULL, NULL);
+  if (err == CL_SUCCESS) err = clFinish(ctx->queue);
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: a native kernel (host call): %s", ctx->info.name,
+                      mupc_strerror(err));
+  if (!addr)
+    return mupc__fail(MUPC_EGEMM, "%s: the driver gave a native kernel no buffer address",
+                      ctx->info.name);
+  ctx->host_ptrs[ctx->nhost_ptrs++] = (mupc__host_ptr){buf, addr};
+  *out = addr;
+  return MUPC_OK;
+}
+
+void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf) {
+  for (size_t i = 0; i < ctx->nhost_ptrs; i++)
+    if (ctx->host_ptrs[i].mem == buf) ctx->host_ptrs[i] = ctx->host_ptrs[--ctx->nhost_ptrs];
+}
+
+int mupc__gemm_check_fault(mupc_ctx *ctx) {
+  if (!atomic_load(&ctx->host_fault)) return MUPC_OK;
+  return mupc__fail(MUPC_EGEMM,
+                    "%s: a host call (GEMM or inference) found its buffers at other addresses "
+                    "than the driver reported before, and was skipped; results since are wrong "
+                    "(use --gemm clblast, or MUPC_GEMM=clblast, on this driver)",
+                    ctx->info.name);
+}
+
+/* The distinct buffers among mems, and for each mem its index among them. */
+typedef struct buffer_set {
+  cl_mem list[MUPC__HOST_MAX_BUFFERS];
+  int n;
+  int which[MUPC__HOST_MAX_BUFFERS];
+} buffer_set;
+
+static void distinct(const cl_mem *mems, int nmem, buffer_set *s) {
+  s->n = 0;
+  for (int i = 0; i < nmem; i++) {
+    int j = 0;
+    while (j < s->n && s->list[j] != mems[i])
+      j++;
+    if (j == s->n) s->list[s->n++] = mems[i];
+    s->which[i] = j;
+  }
+}
+
+typedef struct native_args {
+  slot buf[MUPC__HOST_MAX_BUFFERS];       /* distinct buffers; filled by the runtime */
+  float *expect[MUPC__HOST_MAX_BUFFERS];  /* their addresses, as probed */
+  buffer_set set;
+  int nmem;
+  atomic_int *fault;
+  mupc__host_fn fn;
+  _Alignas(max_align_t) unsigned char arg[MUPC__HOST_MAX_ARG];
+} native_args;
+
+static void CL_CALLBACK native_call(void *p) {
+  native_args *n = p;
+  for (int i = 0; i < n->set.n; i++) {
+    int found = 0;
+    for (int j = 0; j < n->set.n; j++)
+      found |= n->buf[j].ptr == n->expect[i];
+    if (!found) {
+      atomic_store(n->fault, 1);
+      return;
+    }
+  }
+  float *ptrs[MUPC__HOST_MAX_BUFFERS] = {NULL};
+  for (int i = 0; i < n->nmem; i++) ptrs[i] = n->expect[n->set.which[i]];
+  n->fn(n->arg, ptrs);
+}
+
+static int call_native(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg_size,
+                       const buffer_set *set, int nmem) {
+  native_args *args = calloc(1, sizeof *args);
+  if (!args) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  args->set = *set;
+  args->nmem = nmem;
+  args->fault = &ctx->host_fault;
+  args->fn = fn;
+  memcpy(args->arg, arg, arg_size);
+  const void *loc[MUPC__HOST_MAX_BUFFERS];
+  int rc = MUPC_OK;
+  for (int j = 0; j < set->n && !rc; j++) {
+    rc = device_address(ctx, set->list[j], &args->expect[j]);
+    args->buf[j].mem = set->list[j];
+    loc[j] = &args->buf[j];
+  }
+  /* The runtime copies the block: it can go once enqueued. */
+  cl_int err = rc ? CL_SUCCESS
+                  : clEnqueueNativeKernel(ctx->queue, native_call, args, sizeof *args,
+                                          (cl_uint)set->n, set->list, loc, 0, NULL, NULL);
+  free(args);
+  if (rc) return rc;
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: enqueueing a host call (native kernel): %s", ctx->info.name,
+                      mupc_strerror(err));
+  return MUPC_OK;
+}
+
+/* Map every distinct buffer whole, call, unmap. The last map blocks; in the
+ * in-order queue that means every command before it has finished. */
+static int call_mapped(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, const buffer_set *set,
+                       int nmem) {
+  cl_command_queue q = ctx->queue;
+  float *base[MUPC__HOST_MAX_BUFFERS];
+  cl_int err = CL_SUCCESS;
+  int mapped = 0;
+  for (; mapped < set->n && err == CL_SUCCESS; mapped++) {
+    size_t bytes = 0;
+    err = clGetMemObjectInfo(set->list[mapped], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS) break;
+    base[mapped] = clEnqueueMapBuffer(q, set->list[mapped], mapped == set->n - 1 ? CL_TRUE : CL_FALSE,
+                                      CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
+    if (err != CL_SUCCESS) break;
+  }
+  if (err == CL_SUCCESS) {
+    float *ptrs[MUPC__HOST_MAX_BUFFERS] = {NULL};
+    for (int i = 0; i < nmem; i++) ptrs[i] = base[set->which[i]];
+    fn((void *)arg, ptrs);
+  }
+  const cl_int map_err = err;
+  for (int j = 0; j < mapped; j++) {
+    cl_int e = clEnqueueUnmapMemObject(q, set->list[j], base[j], 0, NULL, NULL);
+    if (err == CL_SUCCESS) err = e;
+  }
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: %s the buffers of a host call: %s", ctx->info.name,
+                      map_err != CL_SUCCESS ? "mapping" : "unmapping", mupc_strerror(err));
+  return MUPC_OK;
+}
+
+int mupc__host_call(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, size_t arg_size,
+                    const cl_mem *mems, int nmem) {
+  if (nmem > MUPC__HOST_MAX_BUFFERS || arg_size > MUPC__HOST_MAX_ARG)
+    return mupc__fail(MUPC_EINVAL, "host call: %d buffers and %zu argument bytes exceed %d and %d",
+                      nmem, arg_size, MUPC__HOST_MAX_BUFFERS, MUPC__HOST_MAX_ARG);
+  const char *why = host_refusal(ctx);
+  if (why) return mupc__fail(MUPC_EINVAL, "%s: host call: %s", ctx->info.name, why);
+  buffer_set set;
+  distinct(mems, nmem, &set);
+  return ctx->host_native ? call_native(ctx, fn, arg, arg_size, &set, nmem)
+                          : call_mapped(ctx, fn, arg, &set, nmem);
+}
