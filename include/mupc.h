@@ -34,6 +34,30 @@ extern "C" {
 
 #define MUPC_VERSION "0.3.0"
 
+/* Contents, lowest layer first: each section uses only the types of the
+ * sections above it, and the files behind a section call only those of the
+ * sections above it (DESIGN §6; tests/test_layers.sh checks the calls), but
+ * for two places where the types decide: the context (devices) calls down
+ * into its GEMM provider and tuned-parameter cache, and the trainer calls
+ * the checkpoint code, whose functions take a trainer.
+ *   status codes            the codes, mupc_strerror, mupc_errmsg
+ *   numbers and names as text  strict parsers, shortest number text, closest name
+ *   network parameters      the choices (activation, loss, ...), their names,
+ *                           mupc_net_params, its defaults and check
+ *   seeded random numbers   Philox4x32-10: initial weights, scalings, shuffles
+ *   devices                 devices, SPEC matching, the context
+ *   GEMM providers          CLBlast or the host BLAS, per context
+ *   networks                a net's lifetime, the step and its parts,
+ *                           prediction, tensors, counters and GEMM rates
+ *   GEMM tuning             CLBlast's direct-GEMM search, the per-device cache
+ *   safetensors             the file format, read and written atomically
+ *   data                    data-set formats, loading, one-hot batches
+ *   parameters by name      the one table of every parameter, get, set, JSON
+ *   training                options, the trainer, evaluation, data parallelism
+ *   checkpoints             nets and trainers saved and loaded, resume checks
+ *   benchmark               mupc_bench: timed steps in their parts
+ *   runs compared           mupc compare's records and their differences */
+
 /* ---- status codes ------------------------------------------------------ */
 
 #define MUPC_STATUS_MAP(X)                                                     \
@@ -63,6 +87,163 @@ typedef enum {
 MUPC_API const char *mupc_strerror(int status);
 /* Detail of the last failure on this thread ("" if none). */
 MUPC_API const char *mupc_errmsg(void);
+
+/* ---- numbers and names as text --------------------------------------------
+ * What the parameter table, the CLI's flags and the Python package parse,
+ * write and suggest with, so that every front end takes and refuses the
+ * same text with the same words. */
+
+/* Strict numbers: the whole text is one number in range, with no blanks,
+ * no trailing characters and no wrap-around ("-1" is no u64). Otherwise
+ * MUPC_EINVAL, and mupc_errmsg() says only what was expected and what came
+ * ("expected an integer >= 1, got '0'", "expected an integer in [1, 10],
+ * got '11'", "expected a number > 0, got '0'"), for the caller to name the
+ * value as its user knows it (--width, width=). *out is written only on
+ * success. mupc_parse_int narrows lo and hi to int's range. */
+MUPC_API int mupc_parse_int(const char *text, long long lo, long long hi, int *out);
+MUPC_API int mupc_parse_u64(const char *text, uint64_t *out);
+/* A float in [lo, hi]; an open end excludes its value (a rate > 0: lo 0,
+ * lo_open 1), an infinite end is no bound. The range applies to the float
+ * the text becomes: "1e-50" is 0 and not > 0, "1e39" overflows and is
+ * refused, as are "nan" and "inf". */
+MUPC_API int mupc_parse_float(const char *text, double lo, double hi, int lo_open, int hi_open,
+                              float *out);
+/* The shortest decimal text that reads back to v (as_float 0) or to the
+ * float (float)v (as_float 1), "0.5355", not "0.53549999999999998", with
+ * ".0" after what looks like an integer so that JSON readers keep it a
+ * number with a fraction; "null" (JSON's) when it is not finite. n >= 32;
+ * MUPC_EINVAL for a smaller buffer. */
+MUPC_API int mupc_format_number(double v, int as_float, char *dst, size_t n);
+/* The index of the name among names[0 … count-1] (NULL entries are
+ * skipped) closest to `name`, comparing in any case with '_' read as '-'
+ * and counting a swap of neighbouring letters as one edit ("stpes" is one
+ * from "steps"); -1 when none is within about one edit in three letters
+ * (at least one), so that another word is not mistaken for a slip. The
+ * first of equally close names wins. */
+MUPC_API int mupc_closest_name(const char *name, const char *const *names, size_t count);
+
+/* ---- network parameters ------------------------------------------------ */
+
+typedef enum {
+  MUPC_ACT_LINEAR,
+  MUPC_ACT_RELU,
+  MUPC_ACT_TANH,
+  MUPC_ACT_HARD_TANH,
+  MUPC_ACT_LEAKY_RELU,
+  MUPC_ACT_GELU,
+  MUPC_ACT_SELU,
+  MUPC_ACT_SILU,
+  MUPC_ACT_COUNT
+} mupc_act;
+
+typedef enum { MUPC_PARAM_MUPC, MUPC_PARAM_NTP, MUPC_PARAM_SP, MUPC_PARAM_COUNT } mupc_param;
+typedef enum { MUPC_LOSS_MSE, MUPC_LOSS_CE, MUPC_LOSS_COUNT } mupc_loss;
+typedef enum { MUPC_OPTIM_ADAM, MUPC_OPTIM_SGD, MUPC_OPTIM_COUNT } mupc_optim;
+typedef enum { MUPC_AOPTIM_GD, MUPC_AOPTIM_ADAM, MUPC_AOPTIM_COUNT } mupc_aoptim;
+typedef enum { MUPC_ALGO_PC, MUPC_ALGO_BP, MUPC_ALGO_COUNT } mupc_algo;
+/* The generator behind a seed (see "seeded random numbers" below). PHILOX
+ * is the one to use; SPLITMIX is mupc 0.1's, whose hidden weight matrices
+ * repeat two layers down: it is kept only so a checkpoint written by 0.1
+ * (metadata without "rng") resumes with the batch order it started with. */
+typedef enum { MUPC_RNG_PHILOX, MUPC_RNG_SPLITMIX, MUPC_RNG_COUNT } mupc_rng;
+
+/* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
+ * *_from_name ignores case ("ReLU" is relu) and returns -1 for an unknown
+ * name. */
+MUPC_API const char *mupc_act_name(mupc_act a);
+MUPC_API const char *mupc_param_name(mupc_param p);
+MUPC_API const char *mupc_loss_name(mupc_loss l);
+MUPC_API const char *mupc_optim_name(mupc_optim o);
+MUPC_API const char *mupc_aoptim_name(mupc_aoptim o);
+MUPC_API const char *mupc_algo_name(mupc_algo a);
+MUPC_API const char *mupc_rng_name(mupc_rng r); /* "philox4x32-10", "splitmix64" */
+MUPC_API int mupc_act_from_name(const char *s);
+MUPC_API int mupc_param_from_name(const char *s);
+MUPC_API int mupc_loss_from_name(const char *s);
+MUPC_API int mupc_optim_from_name(const char *s);
+MUPC_API int mupc_aoptim_from_name(const char *s);
+MUPC_API int mupc_algo_from_name(const char *s);
+MUPC_API int mupc_rng_from_name(const char *s);
+
+typedef struct mupc_net_params {
+  int input_dim;  /* D */
+  int width;      /* N */
+  int output_dim; /* C */
+  int depth;      /* L, number of weight matrices, >= 2 */
+  int batch;      /* B */
+  mupc_act act;
+  mupc_param param;
+  int skips; /* 1: s_l = 1 on hidden layers */
+  mupc_loss loss;
+  mupc_algo algo;
+  int infer_steps; /* T */
+  float activity_lr;
+  mupc_aoptim activity_optim;
+  float lr;
+  mupc_optim optim;
+  float weight_decay;
+  float adam_beta1, adam_beta2, adam_eps;
+  uint64_t seed;
+  mupc_rng rng; /* the generator the seed drives: MUPC_RNG_PHILOX (0) */
+  int wavefront; /* 1: compute only the band of layers that can change */
+  /* The B of DESIGN §2's 1/B in the activity and weight gradients; 0 means
+   * `batch`. Data-parallel training gives each shard's net the global batch
+   * here, so its gradients are its exact share of the global ones (the
+   * reported energies and losses stay means over this net's own batch). */
+  int norm_batch;
+} mupc_net_params;
+
+/* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
+ * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0 (Philox), wavefront,
+ * gradients normalised by B. */
+MUPC_API mupc_net_params mupc_net_default_params(void);
+/* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
+MUPC_API int mupc_net_params_check(const mupc_net_params *p);
+
+/* ---- seeded random numbers ----------------------------------------------
+ * Weights are drawn on the host, so a seed gives bit-identical weights on
+ * every device, and every draw is a pure function of its coordinates, so
+ * streams cannot overlap (between layers, epochs, seeds or uses). The exact
+ * mapping, for reproducing it in another language:
+ *
+ * Block generator: Philox4x32-10 (Salmon et al., SC'11; Random123's
+ *   philox4x32 with 10 rounds): 4 counter words c0…c3 and 2 key words k0, k1
+ *   give 4 output words x0…x3 (mupc_philox4x32_10).
+ * Key: k0 = seed mod 2^32, k1 = seed >> 32.
+ * Counter of block j in stream s of domain d:
+ *   c0 = j mod 2^32, c1 = s mod 2^32, c2 = s >> 32, c3 = d + 256·(j >> 32).
+ *   d = 0 (MUPC_RNG_DOMAIN_WEIGHTS): s = layer, 0-based; element i of the
+ *     row-major [out, in] matrix uses word i mod 4 of block i / 4.
+ *   d = 1 (MUPC_RNG_DOMAIN_SHUFFLE): s = epoch, 0-based.
+ * Uniform from a word x: u = (⌊x / 2^8⌋ + 0.5) · 2^-24, in (0, 1), 24 bits
+ *   (mupc_rng_uniform).
+ * Normal weights (mupc, ntp): elements 4j, 4j+1 take (u(x0), u(x1)) of block
+ *   j and elements 4j+2, 4j+3 take (u(x2), u(x3)); Box–Muller in double,
+ *   r = sqrt(-2 ln u_a), t = 2π u_b, w = (float)(r cos t) and
+ *   (float)(r sin t). A last odd element takes only the cosine. (libm's log,
+ *   cos and sin are within an ulp of exact in double; rounding to float
+ *   hides that but for about one value in 2^29.)
+ * Uniform weights (sp): element i is (float)((2u − 1) / sqrt(fan_in)), u
+ *   from its word, in double.
+ * Shuffle of n items for (seed, epoch): 64-bit draws, draw k being
+ *   x_{2(k mod 2)} + 2^32 · x_{2(k mod 2)+1} of block ⌊k/2⌋; Fisher–Yates
+ *   from i = n−1 down to 1, swapping perm[i] with perm[b(i+1)], where b(m)
+ *   takes draws until one is ≥ (2^64 − m) mod m and returns it mod m.
+ * With p->rng == MUPC_RNG_SPLITMIX both follow mupc 0.1.0 instead (rng.c). */
+#define MUPC_RNG_DOMAIN_WEIGHTS 0u
+#define MUPC_RNG_DOMAIN_SHUFFLE 1u
+MUPC_API void mupc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+MUPC_API double mupc_rng_uniform(uint32_t word);
+/* Writes the initial weights of `layer` (0-based): out_dim·in_dim floats. */
+MUPC_API void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
+/* Per-layer scale a_l (layer 0-based) and skip s_l as in DESIGN §1. */
+MUPC_API float mupc_layer_scale(const mupc_net_params *p, int layer);
+MUPC_API float mupc_layer_skip(const mupc_net_params *p, int layer);
+
+/* A permutation of 0 … n-1 for one epoch, from (seed, epoch), by Philox; the
+ * _rng form takes the generator (a run's p->rng). */
+MUPC_API void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+MUPC_API void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
 
 /* ---- devices ----------------------------------------------------------- */
 
@@ -153,82 +334,6 @@ MUPC_API void mupc_host_blas_describe(char *dst, size_t n);
 
 /* ---- networks ---------------------------------------------------------- */
 
-typedef enum {
-  MUPC_ACT_LINEAR,
-  MUPC_ACT_RELU,
-  MUPC_ACT_TANH,
-  MUPC_ACT_HARD_TANH,
-  MUPC_ACT_LEAKY_RELU,
-  MUPC_ACT_GELU,
-  MUPC_ACT_SELU,
-  MUPC_ACT_SILU,
-  MUPC_ACT_COUNT
-} mupc_act;
-
-typedef enum { MUPC_PARAM_MUPC, MUPC_PARAM_NTP, MUPC_PARAM_SP, MUPC_PARAM_COUNT } mupc_param;
-typedef enum { MUPC_LOSS_MSE, MUPC_LOSS_CE, MUPC_LOSS_COUNT } mupc_loss;
-typedef enum { MUPC_OPTIM_ADAM, MUPC_OPTIM_SGD, MUPC_OPTIM_COUNT } mupc_optim;
-typedef enum { MUPC_AOPTIM_GD, MUPC_AOPTIM_ADAM, MUPC_AOPTIM_COUNT } mupc_aoptim;
-typedef enum { MUPC_ALGO_PC, MUPC_ALGO_BP, MUPC_ALGO_COUNT } mupc_algo;
-/* The generator behind a seed (see "seeded random numbers" below). PHILOX
- * is the one to use; SPLITMIX is mupc 0.1's, whose hidden weight matrices
- * repeat two layers down: it is kept only so a checkpoint written by 0.1
- * (metadata without "rng") resumes with the batch order it started with. */
-typedef enum { MUPC_RNG_PHILOX, MUPC_RNG_SPLITMIX, MUPC_RNG_COUNT } mupc_rng;
-
-/* Names as the CLI spells them ("relu", "mupc", "ce", ...), and back.
- * *_from_name ignores case ("ReLU" is relu) and returns -1 for an unknown
- * name. */
-MUPC_API const char *mupc_act_name(mupc_act a);
-MUPC_API const char *mupc_param_name(mupc_param p);
-MUPC_API const char *mupc_loss_name(mupc_loss l);
-MUPC_API const char *mupc_optim_name(mupc_optim o);
-MUPC_API const char *mupc_aoptim_name(mupc_aoptim o);
-MUPC_API const char *mupc_algo_name(mupc_algo a);
-MUPC_API const char *mupc_rng_name(mupc_rng r); /* "philox4x32-10", "splitmix64" */
-MUPC_API int mupc_act_from_name(const char *s);
-MUPC_API int mupc_param_from_name(const char *s);
-MUPC_API int mupc_loss_from_name(const char *s);
-MUPC_API int mupc_optim_from_name(const char *s);
-MUPC_API int mupc_aoptim_from_name(const char *s);
-MUPC_API int mupc_algo_from_name(const char *s);
-MUPC_API int mupc_rng_from_name(const char *s);
-
-typedef struct mupc_net_params {
-  int input_dim;  /* D */
-  int width;      /* N */
-  int output_dim; /* C */
-  int depth;      /* L, number of weight matrices, >= 2 */
-  int batch;      /* B */
-  mupc_act act;
-  mupc_param param;
-  int skips; /* 1: s_l = 1 on hidden layers */
-  mupc_loss loss;
-  mupc_algo algo;
-  int infer_steps; /* T */
-  float activity_lr;
-  mupc_aoptim activity_optim;
-  float lr;
-  mupc_optim optim;
-  float weight_decay;
-  float adam_beta1, adam_beta2, adam_eps;
-  uint64_t seed;
-  mupc_rng rng; /* the generator the seed drives: MUPC_RNG_PHILOX (0) */
-  int wavefront; /* 1: compute only the band of layers that can change */
-  /* The B of DESIGN §2's 1/B in the activity and weight gradients; 0 means
-   * `batch`. Data-parallel training gives each shard's net the global batch
-   * here, so its gradients are its exact share of the global ones (the
-   * reported energies and losses stay means over this net's own batch). */
-  int norm_batch;
-} mupc_net_params;
-
-/* D=784, N=128, C=10, L=30, B=64, relu, mupc, skips, mse, pc, T=30,
- * activity lr 0.5 (gd), Adam lr 0.1, no weight decay, seed 0 (Philox), wavefront,
- * gradients normalised by B. */
-MUPC_API mupc_net_params mupc_net_default_params(void);
-/* MUPC_OK or MUPC_EINVAL with mupc_errmsg() naming the bad field. */
-MUPC_API int mupc_net_params_check(const mupc_net_params *p);
-
 typedef struct mupc_net mupc_net;
 
 /* Allocates every device buffer once and draws the initial weights on the
@@ -263,6 +368,33 @@ MUPC_API int mupc_net_energy(mupc_net *net, float *per_layer, float *total);
 /* ∂F/∂z at the current activities into the ACTIVITY_GRAD tensors, without
  * changing the activities (recomputes the errors). */
 MUPC_API int mupc_net_activity_grads(mupc_net *net);
+
+/* Adam weight-update steps taken so far. */
+MUPC_API int64_t mupc_net_optim_step(const mupc_net *net);
+MUPC_API void mupc_net_set_optim_step(mupc_net *net, int64_t t);
+
+/* Feedforward prediction of n samples (any n): yhat is (n, C), the output
+ * f_L (softmax'd for CE). */
+MUPC_API int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat);
+
+/* Host copies of device tensors. `layer` is 0-based:
+ *  WEIGHT, WEIGHT_GRAD, ADAM_M, ADAM_V: 0 … L-1, shape [out, in]
+ *  ACTIVITY, ACTIVITY_GRAD: 0 … L-2 for z_1 … z_{L-1}, shape (B, N)
+ *  ERROR: 0 … L-1 for e_1 … e_L, shape (B, N) or (B, C) */
+typedef enum {
+  MUPC_T_WEIGHT,
+  MUPC_T_WEIGHT_GRAD,
+  MUPC_T_ADAM_M,
+  MUPC_T_ADAM_V,
+  MUPC_T_ACTIVITY,
+  MUPC_T_ACTIVITY_GRAD,
+  MUPC_T_ERROR
+} mupc_tensor_kind;
+
+MUPC_API size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int layer);
+MUPC_API int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
+MUPC_API int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
+
 /* The most enqueues (kernels and CLBlast calls) one inference step issued. */
 MUPC_API int mupc_net_enqueues_per_inference_step(const mupc_net *net);
 /* Enqueues issued since init (every kernel and CLBlast call). */
@@ -282,6 +414,7 @@ MUPC_API int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops);
  * sizes (no device involved): the CPU's own yardstick. MUPC_EINVAL when the
  * library was built without a host BLAS. */
 MUPC_API int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops);
+
 /* ---- GEMM tuning --------------------------------------------------------
  * CLBlast's direct GEMM kernel (which runs every GEMM of a step at our
  * sizes) has tunable tile parameters. mupc_tune searches a set of them on a
@@ -310,76 +443,34 @@ MUPC_API int mupc_tune(mupc_ctx *ctx, const mupc_net_params *p, double budget_se
 MUPC_API int mupc_tune_cache_path(char *dst, size_t n);
 MUPC_API int mupc_ctx_tuned(const mupc_ctx *ctx);
 
-/* Adam weight-update steps taken so far. */
-MUPC_API int64_t mupc_net_optim_step(const mupc_net *net);
-MUPC_API void mupc_net_set_optim_step(mupc_net *net, int64_t t);
+/* ---- safetensors -------------------------------------------------------- */
 
-/* Feedforward prediction of n samples (any n): yhat is (n, C), the output
- * f_L (softmax'd for CE). */
-MUPC_API int mupc_net_predict(mupc_net *net, const float *x, int n, float *yhat);
+typedef struct mupc_st_tensor {
+  char name[128];
+  int ndim;
+  int64_t shape[4];
+  float *data;          /* F32, row-major */
+  char dtype[8];        /* as read: "F32", or another type for mupc_dataset_load */
+  unsigned char *bytes; /* the little-endian elements of a non-F32 tensor */
+} mupc_st_tensor;
 
-/* Host copies of device tensors. `layer` is 0-based:
- *  WEIGHT, WEIGHT_GRAD, ADAM_M, ADAM_V: 0 … L-1, shape [out, in]
- *  ACTIVITY, ACTIVITY_GRAD: 0 … L-2 for z_1 … z_{L-1}, shape (B, N)
- *  ERROR: 0 … L-1 for e_1 … e_L, shape (B, N) or (B, C) */
-typedef enum {
-  MUPC_T_WEIGHT,
-  MUPC_T_WEIGHT_GRAD,
-  MUPC_T_ADAM_M,
-  MUPC_T_ADAM_V,
-  MUPC_T_ACTIVITY,
-  MUPC_T_ACTIVITY_GRAD,
-  MUPC_T_ERROR
-} mupc_tensor_kind;
+typedef struct mupc_st_file {
+  mupc_st_tensor *tensors;
+  size_t ntensors;
+  char **meta_keys; /* __metadata__, string to string */
+  char **meta_values;
+  size_t nmeta;
+} mupc_st_file;
 
-MUPC_API size_t mupc_net_tensor_size(const mupc_net *net, mupc_tensor_kind kind, int layer);
-MUPC_API int mupc_net_read(mupc_net *net, mupc_tensor_kind kind, int layer, float *out);
-MUPC_API int mupc_net_write(mupc_net *net, mupc_tensor_kind kind, int layer, const float *in);
-
-/* ---- seeded random numbers ----------------------------------------------
- * Weights are drawn on the host, so a seed gives bit-identical weights on
- * every device, and every draw is a pure function of its coordinates, so
- * streams cannot overlap (between layers, epochs, seeds or uses). The exact
- * mapping, for reproducing it in another language:
- *
- * Block generator: Philox4x32-10 (Salmon et al., SC'11; Random123's
- *   philox4x32 with 10 rounds): 4 counter words c0…c3 and 2 key words k0, k1
- *   give 4 output words x0…x3 (mupc_philox4x32_10).
- * Key: k0 = seed mod 2^32, k1 = seed >> 32.
- * Counter of block j in stream s of domain d:
- *   c0 = j mod 2^32, c1 = s mod 2^32, c2 = s >> 32, c3 = d + 256·(j >> 32).
- *   d = 0 (MUPC_RNG_DOMAIN_WEIGHTS): s = layer, 0-based; element i of the
- *     row-major [out, in] matrix uses word i mod 4 of block i / 4.
- *   d = 1 (MUPC_RNG_DOMAIN_SHUFFLE): s = epoch, 0-based.
- * Uniform from a word x: u = (⌊x / 2^8⌋ + 0.5) · 2^-24, in (0, 1), 24 bits
- *   (mupc_rng_uniform).
- * Normal weights (mupc, ntp): elements 4j, 4j+1 take (u(x0), u(x1)) of block
- *   j and elements 4j+2, 4j+3 take (u(x2), u(x3)); Box–Muller in double,
- *   r = sqrt(-2 ln u_a), t = 2π u_b, w = (float)(r cos t) and
- *   (float)(r sin t). A last odd element takes only the cosine. (libm's log,
- *   cos and sin are within an ulp of exact in double; rounding to float
- *   hides that but for about one value in 2^29.)
- * Uniform weights (sp): element i is (float)((2u − 1) / sqrt(fan_in)), u
- *   from its word, in double.
- * Shuffle of n items for (seed, epoch): 64-bit draws, draw k being
- *   x_{2(k mod 2)} + 2^32 · x_{2(k mod 2)+1} of block ⌊k/2⌋; Fisher–Yates
- *   from i = n−1 down to 1, swapping perm[i] with perm[b(i+1)], where b(m)
- *   takes draws until one is ≥ (2^64 − m) mod m and returns it mod m.
- * With p->rng == MUPC_RNG_SPLITMIX both follow mupc 0.1.0 instead (rng.c). */
-#define MUPC_RNG_DOMAIN_WEIGHTS 0u
-#define MUPC_RNG_DOMAIN_SHUFFLE 1u
-MUPC_API void mupc_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
-MUPC_API double mupc_rng_uniform(uint32_t word);
-/* Writes the initial weights of `layer` (0-based): out_dim·in_dim floats. */
-MUPC_API void mupc_init_weights(const mupc_net_params *p, int layer, float *w);
-/* Per-layer scale a_l (layer 0-based) and skip s_l as in DESIGN §1. */
-MUPC_API float mupc_layer_scale(const mupc_net_params *p, int layer);
-MUPC_API float mupc_layer_skip(const mupc_net_params *p, int layer);
-
-/* A permutation of 0 … n-1 for one epoch, from (seed, epoch), by Philox; the
- * _rng form takes the generator (a run's p->rng). */
-MUPC_API void mupc_shuffle(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
-MUPC_API void mupc_shuffle_rng(mupc_rng rng, uint32_t *perm, uint32_t n, uint64_t seed, uint64_t epoch);
+/* Writes atomically: a temporary file beside path, fsync, then rename. On
+ * any failure the previous file at path is untouched. */
+MUPC_API int mupc_st_write(const char *path, const mupc_st_file *f);
+/* Reads and validates a whole file (F32 tensors only). Free with
+ * mupc_st_free. */
+MUPC_API int mupc_st_read(const char *path, mupc_st_file *out);
+MUPC_API void mupc_st_free(mupc_st_file *f);
+MUPC_API const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
+MUPC_API const char *mupc_st_meta(const mupc_st_file *f, const char *key);
 
 /* ---- data -------------------------------------------------------------- */
 
@@ -430,80 +521,9 @@ MUPC_API int mupc_dataset_load(const char *dir, int train, const mupc_data_opts 
 MUPC_API int mupc_dataset_load_train_test(const char *dir, mupc_data_opts *o, mupc_dataset *train,
                                           mupc_dataset *test);
 
-/* Reads an IDX image file (any rank >= 2, flattened) and label file (raw,
- * or gzip when the name ends in .gz). Validates magic, element type,
- * dimensions, counts and labels < classes. */
-MUPC_API int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
-                  float std, mupc_dataset *out);
-/* IDX files of dir: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. */
-MUPC_API int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
-                          mupc_dataset *out);
 MUPC_API void mupc_dataset_free(mupc_dataset *d);
 /* One-hot targets for samples idx[0 … n-1]: x (n, dim), y (n, classes). */
 MUPC_API void mupc_dataset_gather(const mupc_dataset *d, const uint32_t *idx, int n, float *x, float *y);
-
-/* ---- safetensors -------------------------------------------------------- */
-
-typedef struct mupc_st_tensor {
-  char name[128];
-  int ndim;
-  int64_t shape[4];
-  float *data;          /* F32, row-major */
-  char dtype[8];        /* as read: "F32", or another type for mupc_dataset_load */
-  unsigned char *bytes; /* the little-endian elements of a non-F32 tensor */
-} mupc_st_tensor;
-
-typedef struct mupc_st_file {
-  mupc_st_tensor *tensors;
-  size_t ntensors;
-  char **meta_keys; /* __metadata__, string to string */
-  char **meta_values;
-  size_t nmeta;
-} mupc_st_file;
-
-/* Writes atomically: a temporary file beside path, fsync, then rename. On
- * any failure the previous file at path is untouched. */
-MUPC_API int mupc_st_write(const char *path, const mupc_st_file *f);
-/* Reads and validates a whole file (F32 tensors only). Free with
- * mupc_st_free. */
-MUPC_API int mupc_st_read(const char *path, mupc_st_file *out);
-MUPC_API void mupc_st_free(mupc_st_file *f);
-MUPC_API const mupc_st_tensor *mupc_st_find(const mupc_st_file *f, const char *name);
-MUPC_API const char *mupc_st_meta(const mupc_st_file *f, const char *key);
-
-/* ---- numbers and names as text --------------------------------------------
- * What the parameter table, the CLI's flags and the Python package parse,
- * write and suggest with, so that every front end takes and refuses the
- * same text with the same words. */
-
-/* Strict numbers: the whole text is one number in range, with no blanks,
- * no trailing characters and no wrap-around ("-1" is no u64). Otherwise
- * MUPC_EINVAL, and mupc_errmsg() says only what was expected and what came
- * ("expected an integer >= 1, got '0'", "expected an integer in [1, 10],
- * got '11'", "expected a number > 0, got '0'"), for the caller to name the
- * value as its user knows it (--width, width=). *out is written only on
- * success. mupc_parse_int narrows lo and hi to int's range. */
-MUPC_API int mupc_parse_int(const char *text, long long lo, long long hi, int *out);
-MUPC_API int mupc_parse_u64(const char *text, uint64_t *out);
-/* A float in [lo, hi]; an open end excludes its value (a rate > 0: lo 0,
- * lo_open 1), an infinite end is no bound. The range applies to the float
- * the text becomes: "1e-50" is 0 and not > 0, "1e39" overflows and is
- * refused, as are "nan" and "inf". */
-MUPC_API int mupc_parse_float(const char *text, double lo, double hi, int lo_open, int hi_open,
-                              float *out);
-/* The shortest decimal text that reads back to v (as_float 0) or to the
- * float (float)v (as_float 1), "0.5355", not "0.53549999999999998", with
- * ".0" after what looks like an integer so that JSON readers keep it a
- * number with a fraction; "null" (JSON's) when it is not finite. n >= 32;
- * MUPC_EINVAL for a smaller buffer. */
-MUPC_API int mupc_format_number(double v, int as_float, char *dst, size_t n);
-/* The index of the name among names[0 … count-1] (NULL entries are
- * skipped) closest to `name`, comparing in any case with '_' read as '-'
- * and counting a swap of neighbouring letters as one edit ("stpes" is one
- * from "steps"); -1 when none is within about one edit in three letters
- * (at least one), so that another word is not mistaken for a slip. The
- * first of equally close names wins. */
-MUPC_API int mupc_closest_name(const char *name, const char *const *names, size_t count);
 
 /* ---- parameters by name --------------------------------------------------
  * One table describes every field of mupc_net_params and of mupc_train_opts
@@ -690,6 +710,55 @@ MUPC_API int mupc_trainer_set_total_steps(mupc_trainer *tr, int64_t steps);
  * rank predicts its share and the result is the whole set's. */
 MUPC_API int mupc_trainer_evaluate(mupc_trainer *tr, const mupc_dataset *d, mupc_eval_result *out);
 
+/* ---- checkpoints (safetensors) --------------------------------------------
+ * Tensors: layers.{i}.weight (i = 0 … L-1, [out, in], F32) and, with Adam,
+ * optim.layers.{i}.m and .v of the same shapes. __metadata__ (strings):
+ * format "mupc-1", mupc_version, every table row with a key, optim_t, and,
+ * from a trainer, the run's position (step, epoch, epoch_step, train_count):
+ * everything a trainer needs to continue bit-identically. Files from older
+ * versions load (rows' `absent` values). Writes are atomic: on any failure
+ * the previous file at path is untouched. */
+typedef struct mupc_checkpoint {
+  mupc_net_params p; /* the (global) network parameters */
+  int has_run;       /* 1: written by a trainer; o and the run's position are set */
+  mupc_train_opts o; /* its options (save, save_every, eval_every: defaults) */
+  int64_t step, epoch, epoch_step, train_count;
+  int64_t optim_t; /* Adam's step */
+  char version[32]; /* mupc_version that wrote it ("" if the file has none) */
+} mupc_checkpoint;
+
+/* The configuration of a checkpoint, validated, without its tensors. */
+MUPC_API int mupc_checkpoint_read(const char *path, mupc_checkpoint *out);
+/* Resuming from ck with parameter `name` given anew as p (or, for a
+ * training option, o) holds it: have is "" when that agrees with ck (equal
+ * values, -0 and 0 being the same rate; a MUPC_PFLAG_PER_RUN row; format
+ * auto; a training option where o is NULL or ck has no run), else ck's
+ * value as a phrase for the message that refuses it: "width 64", "skips
+ * off", "10 classes". MUPC_EINVAL for an unknown name or a phrase longer
+ * than n - 1. */
+MUPC_API int mupc_checkpoint_conflict(const mupc_checkpoint *ck, const mupc_net_params *p,
+                                      const mupc_train_opts *o, const char *name, char *have,
+                                      size_t n);
+/* The test split of dir (NULL: the directory ck records) read as the run
+ * that wrote ck read its data: its format, label set, normalisation and
+ * class count (ck's outputs). MUPC_ESHAPE when the samples do not have ck's
+ * input size; path, ck's file, names it in that message. */
+MUPC_API int mupc_checkpoint_test_set(const mupc_checkpoint *ck, const char *path,
+                                      const char *dir, mupc_dataset *out);
+/* The trainer's net, optimiser state, options and position. */
+MUPC_API int mupc_trainer_save(mupc_trainer *tr, const char *path);
+/* Continues from a checkpoint that a trainer with the same network, data
+ * and options saved: weights, Adam state and step, position. */
+MUPC_API int mupc_trainer_load(mupc_trainer *tr, const char *path);
+/* A net alone: weights, Adam state and step, parameters (has_run 0). */
+MUPC_API int mupc_net_save(mupc_net *net, const char *path);
+/* Weights, Adam state and Adam step of a checkpoint whose shapes are the
+ * net's (mupc_net_save's or a trainer's). */
+MUPC_API int mupc_net_load(mupc_net *net, const char *path);
+/* Only the layers.{i}.weight tensors of any safetensors file with the
+ * net's shapes (mupc train --init). */
+MUPC_API int mupc_net_load_weights(mupc_net *net, const char *path);
+
 /* ---- benchmark -------------------------------------------------------------
  * mupc_bench times training steps of a net built from p on ctx, on a
  * synthetic batch of p's shape (inputs ~ U(-1, 1) from a fixed seed, labels
@@ -764,55 +833,6 @@ MUPC_API void mupc_run_record_free(mupc_run_record *r);
  * steps). MUPC_ESHAPE when they differ in steps or weights. */
 MUPC_API int mupc_run_record_diff(const mupc_run_record *a, const mupc_run_record *ref,
                                   double *weight_diff, double *loss_diff);
-
-/* ---- checkpoints (safetensors) --------------------------------------------
- * Tensors: layers.{i}.weight (i = 0 … L-1, [out, in], F32) and, with Adam,
- * optim.layers.{i}.m and .v of the same shapes. __metadata__ (strings):
- * format "mupc-1", mupc_version, every table row with a key, optim_t, and,
- * from a trainer, the run's position (step, epoch, epoch_step, train_count):
- * everything a trainer needs to continue bit-identically. Files from older
- * versions load (rows' `absent` values). Writes are atomic: on any failure
- * the previous file at path is untouched. */
-typedef struct mupc_checkpoint {
-  mupc_net_params p; /* the (global) network parameters */
-  int has_run;       /* 1: written by a trainer; o and the run's position are set */
-  mupc_train_opts o; /* its options (save, save_every, eval_every: defaults) */
-  int64_t step, epoch, epoch_step, train_count;
-  int64_t optim_t; /* Adam's step */
-  char version[32]; /* mupc_version that wrote it ("" if the file has none) */
-} mupc_checkpoint;
-
-/* The configuration of a checkpoint, validated, without its tensors. */
-MUPC_API int mupc_checkpoint_read(const char *path, mupc_checkpoint *out);
-/* Resuming from ck with parameter `name` given anew as p (or, for a
- * training option, o) holds it: have is "" when that agrees with ck (equal
- * values, -0 and 0 being the same rate; a MUPC_PFLAG_PER_RUN row; format
- * auto; a training option where o is NULL or ck has no run), else ck's
- * value as a phrase for the message that refuses it: "width 64", "skips
- * off", "10 classes". MUPC_EINVAL for an unknown name or a phrase longer
- * than n - 1. */
-MUPC_API int mupc_checkpoint_conflict(const mupc_checkpoint *ck, const mupc_net_params *p,
-                                      const mupc_train_opts *o, const char *name, char *have,
-                                      size_t n);
-/* The test split of dir (NULL: the directory ck records) read as the run
- * that wrote ck read its data: its format, label set, normalisation and
- * class count (ck's outputs). MUPC_ESHAPE when the samples do not have ck's
- * input size; path, ck's file, names it in that message. */
-MUPC_API int mupc_checkpoint_test_set(const mupc_checkpoint *ck, const char *path,
-                                      const char *dir, mupc_dataset *out);
-/* The trainer's net, optimiser state, options and position. */
-MUPC_API int mupc_trainer_save(mupc_trainer *tr, const char *path);
-/* Continues from a checkpoint that a trainer with the same network, data
- * and options saved: weights, Adam state and step, position. */
-MUPC_API int mupc_trainer_load(mupc_trainer *tr, const char *path);
-/* A net alone: weights, Adam state and step, parameters (has_run 0). */
-MUPC_API int mupc_net_save(mupc_net *net, const char *path);
-/* Weights, Adam state and Adam step of a checkpoint whose shapes are the
- * net's (mupc_net_save's or a trainer's). */
-MUPC_API int mupc_net_load(mupc_net *net, const char *path);
-/* Only the layers.{i}.weight tensors of any safetensors file with the
- * net's shapes (mupc train --init). */
-MUPC_API int mupc_net_load_weights(mupc_net *net, const char *path);
 
 #ifdef __cplusplus
 }

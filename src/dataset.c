@@ -343,29 +343,6 @@ int mupc_dataset_load_train_test(const char *dir, mupc_data_opts *o, mupc_datase
   return MUPC_OK;
 }
 
-int mupc_dataset_load_dir(const char *dir, int train, int classes, float mean, float std,
-                          mupc_dataset *out) {
-  if (!dir || !out)
-    return mupc__fail(MUPC_EINVAL, "mupc_dataset_load_dir: dir and out must be set");
-  const char *prefix = train ? "train" : "t10k";
-  char images_name[64], labels_name[64];
-  snprintf(images_name, sizeof images_name, "%s-images-idx3-ubyte", prefix);
-  snprintf(labels_name, sizeof labels_name, "%s-labels-idx1-ubyte", prefix);
-
-  char *images = NULL;
-  char *labels = NULL;
-  int status = find_file(dir, images_name, &images);
-  if (status != MUPC_OK) goto ERROR;
-  status = find_file(dir, labels_name, &labels);
-  if (status != MUPC_OK) goto ERROR;
-  status = mupc_idx_load(images, labels, classes, mean, std, out);
-
-ERROR:
-  free(images);
-  free(labels);
-  return status;
-}
-
 void mupc_dataset_free(mupc_dataset *d) {
   if (!d) return;
   free(d->x);

@@ -331,16 +331,16 @@ ERROR:
   return status;
 }
 
-int mupc_idx_load(const char *images_path, const char *labels_path, int classes, float mean,
-                  float std, mupc_dataset *out) {
+int mupc__idx_load(const char *images_path, const char *labels_path, int classes, float mean,
+                   float std, mupc_dataset *out) {
   if (!images_path || !labels_path || !out)
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: images_path, labels_path and out must be set");
+    return mupc__fail(MUPC_EINVAL, "mupc__idx_load: images_path, labels_path and out must be set");
   if (classes < 1)
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: classes must be >= 1, got %d", classes);
+    return mupc__fail(MUPC_EINVAL, "mupc__idx_load: classes must be >= 1, got %d", classes);
   if (!isfinite(mean))
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: mean must be finite, got %g", (double)mean);
+    return mupc__fail(MUPC_EINVAL, "mupc__idx_load: mean must be finite, got %g", (double)mean);
   if (!isfinite(std) || !(std > 0.0f))
-    return mupc__fail(MUPC_EINVAL, "mupc_idx_load: std must be finite and > 0, got %g",
+    return mupc__fail(MUPC_EINVAL, "mupc__idx_load: std must be finite and > 0, got %g",
                       (double)std);
   mupc_data_opts o = mupc_data_default_opts();
   o.format = MUPC_DATA_IDX;

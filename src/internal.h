@@ -295,6 +295,14 @@ int mupc__data_finish(const char *x_path, const char *y_path, mupc__raw *raw,
                       const mupc_data_opts *o, mupc_dataset *out);
 /* The readers: idx.c, cifar.c, safetensors.c. */
 int mupc__idx_read(const char *images_path, const char *labels_path, mupc__raw *out);
+/* An IDX image file (any rank >= 2, flattened) and label file (raw, or gzip
+ * when the name ends in .gz) on their own paths, normalised with one mean
+ * and std, the arguments checked: the reader file by file, as the tests and
+ * the IDX fuzzer drive it. Not public: a library user loads a directory
+ * with mupc_dataset_load (format MUPC_DATA_IDX), which reads the same
+ * files. */
+int mupc__idx_load(const char *images_path, const char *labels_path, int classes, float mean,
+                   float std, mupc_dataset *out);
 /* Concatenates n CIFAR binary batches (CIFAR-100 when cifar100 is set). */
 int mupc__cifar_read(const char *const *paths, int n, int cifar100, int coarse, mupc__raw *out);
 /* mupc_st_read with options: MUPC__ST_ANY_DTYPE takes any of the element

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "internal.h" /* mupc__idx_load */
 #include "mupc.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -166,7 +167,7 @@ static void expect_fail(const char *images, const char *labels, int classes, int
   mupc_dataset d, before;
   memset(&d, 0xA5, sizeof d);
   before = d;
-  int got = mupc_idx_load(images, labels, classes, 0.0f, 1.0f, &d);
+  int got = mupc__idx_load(images, labels, classes, 0.0f, 1.0f, &d);
   if (got != status || (file && !strstr(mupc_errmsg(), file)) ||
       (needle && !strstr(mupc_errmsg(), needle))) {
     print_error("expected status %d naming \"%s\" with \"%s\", got %d: %s\n", status,
@@ -184,7 +185,7 @@ static void test_load_raw(void **state) {
   save_images(in_tmp(ip, sizeof ip, "raw-images"));
   save_labels(in_tmp(lp, sizeof lp, "raw-labels"));
   mupc_dataset d;
-  assert_int_equal(mupc_idx_load(ip, lp, 3, 0.5f, 0.25f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(ip, lp, 3, 0.5f, 0.25f, &d), MUPC_OK);
   check_reference(&d, 0.5f, 0.25f);
   mupc_dataset_free(&d);
   assert_null(d.x);
@@ -199,13 +200,13 @@ static void test_load_gz(void **state) {
   save_images(in_tmp(ip, sizeof ip, "gz-images.gz"));
   save_labels(in_tmp(lp, sizeof lp, "gz-labels.gz"));
   mupc_dataset d;
-  assert_int_equal(mupc_idx_load(ip, lp, 3, 0.2860f, 0.3530f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(ip, lp, 3, 0.2860f, 0.3530f, &d), MUPC_OK);
   check_reference(&d, 0.2860f, 0.3530f);
   mupc_dataset_free(&d);
 
   /* Mixed: raw images, gzip labels. */
   save_images(in_tmp(rp, sizeof rp, "mixed-images"));
-  assert_int_equal(mupc_idx_load(rp, lp, 3, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(rp, lp, 3, 0.0f, 1.0f, &d), MUPC_OK);
   check_reference(&d, 0.0f, 1.0f);
   mupc_dataset_free(&d);
 }
@@ -218,7 +219,7 @@ static void test_classes_bound(void **state) {
   /* The largest label is 2: three classes are enough, two are not. */
   expect_fail(ip, lp, 2, MUPC_EFORMAT, "cb-labels", "label 2 at index 1");
   mupc_dataset d;
-  assert_int_equal(mupc_idx_load(ip, lp, 256, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(ip, lp, 256, 0.0f, 1.0f, &d), MUPC_OK);
   assert_int_equal(d.classes, 256);
   mupc_dataset_free(&d);
 }
@@ -409,21 +410,33 @@ static void test_bad_args(void **state) {
   save_images(in_tmp(ip, sizeof ip, "ba-images"));
   save_labels(in_tmp(lp, sizeof lp, "ba-labels"));
   mupc_dataset d;
-  assert_int_equal(mupc_idx_load(ip, lp, 0, 0.0f, 1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 0, 0.0f, 1.0f, &d), MUPC_EINVAL);
   /* Labels are 32-bit now: more classes than a byte holds are fine. */
-  assert_int_equal(mupc_idx_load(ip, lp, 257, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(ip, lp, 257, 0.0f, 1.0f, &d), MUPC_OK);
   assert_int_equal(d.classes, 257);
   mupc_dataset_free(&d);
-  assert_int_equal(mupc_idx_load(ip, lp, 10, 0.0f, 0.0f, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(ip, lp, 10, 0.0f, -1.0f, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(ip, lp, 10, NAN, 1.0f, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(ip, lp, 10, 0.0f, INFINITY, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(NULL, lp, 10, 0.0f, 1.0f, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(ip, NULL, 10, 0.0f, 1.0f, &d), MUPC_EINVAL);
-  assert_int_equal(mupc_idx_load(ip, lp, 10, 0.0f, 1.0f, NULL), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 10, 0.0f, 0.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 10, 0.0f, -1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 10, NAN, 1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 10, 0.0f, INFINITY, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(NULL, lp, 10, 0.0f, 1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, NULL, 10, 0.0f, 1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(mupc__idx_load(ip, lp, 10, 0.0f, 1.0f, NULL), MUPC_EINVAL);
 }
 
 /* ---- directories ------------------------------------------------------- */
+
+/* An IDX split of dir through the library's loader (format MUPC_DATA_IDX,
+ * one mean and std), as `mupc train --format idx` reads it. */
+static int load_idx_dir(const char *dir, int train, int classes, float mean, float std,
+                        mupc_dataset *out) {
+  mupc_data_opts o = mupc_data_default_opts();
+  o.format = MUPC_DATA_IDX;
+  o.classes = classes;
+  o.mean[0] = mean;
+  o.std[0] = std;
+  return mupc_dataset_load(dir, train, &o, out);
+}
 
 static void make_dir(char *buf, size_t n, const char *name) {
   in_tmp(buf, n, name);
@@ -439,13 +452,13 @@ static void test_load_dir(void **state) {
   snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", dir);
   save_labels(p);
   mupc_dataset d;
-  assert_int_equal(mupc_dataset_load_dir(dir, 1, 3, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(load_idx_dir(dir, 1, 3, 0.0f, 1.0f, &d), MUPC_OK);
   check_reference(&d, 0.0f, 1.0f);
   mupc_dataset_free(&d);
 
   /* A trailing slash names the same directory. */
   snprintf(p, sizeof p, "%s/", dir);
-  assert_int_equal(mupc_dataset_load_dir(p, 1, 3, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(load_idx_dir(p, 1, 3, 0.0f, 1.0f, &d), MUPC_OK);
   mupc_dataset_free(&d);
 
   /* The test split is missing: the message names the directory and both
@@ -453,7 +466,7 @@ static void test_load_dir(void **state) {
   mupc_dataset before;
   memset(&d, 0x5A, sizeof d);
   before = d;
-  assert_int_equal(mupc_dataset_load_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_EIO);
+  assert_int_equal(load_idx_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_EIO);
   assert_non_null(strstr(mupc_errmsg(), dir));
   assert_non_null(strstr(mupc_errmsg(), "t10k-images-idx3-ubyte"));
   assert_non_null(strstr(mupc_errmsg(), "t10k-images-idx3-ubyte.gz"));
@@ -462,13 +475,13 @@ static void test_load_dir(void **state) {
   /* Images present, labels missing. */
   snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte.gz", dir);
   save_images(p);
-  assert_int_equal(mupc_dataset_load_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_EIO);
+  assert_int_equal(load_idx_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_EIO);
   assert_non_null(strstr(mupc_errmsg(), "t10k-labels-idx1-ubyte.gz"));
 
-  assert_int_equal(mupc_dataset_load_dir(in_tmp(p, sizeof p, "no-such-dir"), 1, 3, 0.0f, 1.0f, &d),
+  assert_int_equal(load_idx_dir(in_tmp(p, sizeof p, "no-such-dir"), 1, 3, 0.0f, 1.0f, &d),
                    MUPC_EIO);
   assert_non_null(strstr(mupc_errmsg(), "no-such-dir"));
-  assert_int_equal(mupc_dataset_load_dir(NULL, 1, 3, 0.0f, 1.0f, &d), MUPC_EINVAL);
+  assert_int_equal(load_idx_dir(NULL, 1, 3, 0.0f, 1.0f, &d), MUPC_EINVAL);
 }
 
 static void test_load_dir_prefers_raw(void **state) {
@@ -485,7 +498,7 @@ static void test_load_dir_prefers_raw(void **state) {
   snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte.gz", dir);
   write_raw(p, "junk", 4);
   mupc_dataset d;
-  assert_int_equal(mupc_dataset_load_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(load_idx_dir(dir, 0, 3, 0.0f, 1.0f, &d), MUPC_OK);
   check_reference(&d, 0.0f, 1.0f);
   mupc_dataset_free(&d);
 }
@@ -495,7 +508,7 @@ static void test_fashion_mnist(void **state) {
   struct stat st;
   if (stat(FASHION_DIR, &st) != 0 || !S_ISDIR(st.st_mode)) skip();
   mupc_dataset d;
-  int status = mupc_dataset_load_dir(FASHION_DIR, 0, 10, 0.2860f, 0.3530f, &d);
+  int status = load_idx_dir(FASHION_DIR, 0, 10, 0.2860f, 0.3530f, &d);
   if (status != MUPC_OK) print_error("%s\n", mupc_errmsg());
   assert_int_equal(status, MUPC_OK);
   assert_int_equal(d.count, 10000);
@@ -524,7 +537,7 @@ static void test_gather(void **state) {
   save_images(in_tmp(ip, sizeof ip, "g-images"));
   save_labels(in_tmp(lp, sizeof lp, "g-labels"));
   mupc_dataset d;
-  assert_int_equal(mupc_idx_load(ip, lp, 4, 0.0f, 1.0f, &d), MUPC_OK);
+  assert_int_equal(mupc__idx_load(ip, lp, 4, 0.0f, 1.0f, &d), MUPC_OK);
   const uint32_t idx[4] = {2, 0, 2, 1};
   float x[4 * 6], y[4 * 4];
   memset(y, 0x7F, sizeof y);

@@ -1,4 +1,4 @@
-/* Fuzzes the IDX reader (mupc_idx_load) on an image file and a label file,
+/* Fuzzes the IDX reader (mupc__idx_load) on an image file and a label file,
  * raw or gzip.
  *
  * Input: a 5-byte control header, then the two files' contents.
@@ -18,6 +18,7 @@
  * itself), and never succeeds on a cut gzip stream. */
 #include "fuzz_common.h"
 
+#include "internal.h" /* mupc__idx_load */
 #include "mupc.h"
 
 #include <math.h>
@@ -125,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mupc_dataset d;
   memset(&d, 0xA5, sizeof d);
   const mupc_dataset untouched = d;
-  int rc = mupc_idx_load(img_path, lab_path, classes, 0.5f, 0.5f, &d);
+  int rc = mupc__idx_load(img_path, lab_path, classes, 0.5f, 0.5f, &d);
   if (rc != MUPC_OK) {
     FUZZ_CHECK(rc < 0, "status %d", rc);
     FUZZ_CHECK(!memcmp(&d, &untouched, sizeof d), "a failed load wrote its output");
