@@ -2,7 +2,7 @@
  * Sections go from the bottom of the library up: status.c calls no other
  * file, the context (device.c) uses provider.c and the tuned
  * parameter store (tune/store.h), and the data-set files call only each
- * other and status.c. What works on a network is in net.h. */
+ * other, status.c and atomic.c. What works on a network is in net.h. */
 #ifndef MUPC_INTERNAL_H
 #define MUPC_INTERNAL_H
 
@@ -11,6 +11,7 @@
 #include <CL/cl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 /* ---- errors (status.c) ---- */
 
@@ -23,6 +24,32 @@ const char *mupc__cl_error_name(int code);
 /* Lowercase copy of s into dst (at most n bytes with the terminator):
  * here because device matching and the data readers both fold names. */
 void mupc__lower(char *dst, const char *s, size_t n);
+
+/* ---- one atomic file replace (atomic.c, on status.c alone) ----
+ * Every file the library writes goes through here: a temporary file beside
+ * the path, flushed and fsync'd, renamed over it, the directory fsync'd.
+ * Readers of the path see the old file or the new one; on any failure the
+ * old file stays and no temporary is left. Failures name the path:
+ * "PATH: WHAT: strerror", MUPC_ENOSPC for a full disk or quota, else
+ * MUPC_EIO. */
+typedef struct mupc__atomic {
+  const char *path; /* the target (the caller's string, kept until commit) */
+  char *tmp;        /* the temporary file: path + ".tmp.XXXXXX" */
+  FILE *fp;         /* open for writing the new contents */
+} mupc__atomic;
+/* The failure of `what` (an errno of 0 reads as EIO) on path. */
+int mupc__write_fail(const char *path, const char *what, int err);
+/* Creates the temporary file, with the replaced file's mode (else 0644),
+ * and opens a->fp on it. Nothing is left to undo on failure. */
+int mupc__atomic_open(const char *path, mupc__atomic *a);
+/* Flushes, fsyncs and closes the temporary, renames it over the path and
+ * fsyncs the directory; on failure, aborts. Either way a is done with. */
+int mupc__atomic_commit(mupc__atomic *a);
+/* Closes and removes the temporary: the path keeps its old file. Safe to
+ * call again, and after a failed commit. */
+void mupc__atomic_abort(mupc__atomic *a);
+/* n bytes of data as the whole new file at path: open, write, commit. */
+int mupc__atomic_write(const char *path, const void *data, size_t n);
 
 /* ---- names and kinds (init.c) ---- */
 

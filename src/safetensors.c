@@ -16,14 +16,12 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define ST_MAX_HEADER UINT64_C(100000000) /* the reference implementation's limit */
 #define ST_MAX_NAME 127
@@ -81,17 +79,6 @@ static int shape_elements(const int64_t *shape, int ndim, uint64_t *out) {
 }
 
 /* ---- writing ----------------------------------------------------------- */
-
-/* A failed system call while writing: a full disk or quota is ENOSPC, the
- * rest EIO. `err` is the errno saved right after the failing call. */
-static int write_fail(const char *path, const char *what, int err) {
-  int status = MUPC_EIO;
-  if (err == ENOSPC) status = MUPC_ENOSPC;
-#ifdef EDQUOT
-  if (err == EDQUOT) status = MUPC_ENOSPC;
-#endif
-  return mupc__fail(status, "%s: %s: %s", path, what, strerror(err ? err : EIO));
-}
 
 static int check_tensor(const char *path, size_t i, const mupc_st_tensor *t) {
   if (!memchr(t->name, '\0', sizeof t->name))
@@ -256,33 +243,10 @@ static int write_tensor(FILE *fp, const char *path, const mupc_st_tensor *t, uns
     for (size_t i = 0; i < k; i++)
       store_f32(chunk + 4 * i, t->data[done + i]);
     errno = 0;
-    if (fwrite(chunk, 4, k, fp) != k) return write_fail(path, "write failed", errno);
+    if (fwrite(chunk, 4, k, fp) != k) return mupc__write_fail(path, "write failed", errno);
     done += k;
   }
   return MUPC_OK;
-}
-
-/* Makes the rename itself durable. Best effort: the new file is already
- * complete and in place, and failing here could not restore the old one, so
- * an error (some file systems refuse to sync directories) is not reported. */
-static void sync_parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = NULL;
-  if (!slash)
-    dir = strdup(".");
-  else if (slash == path)
-    dir = strdup("/");
-  else if ((dir = malloc((size_t)(slash - path) + 1)) != NULL) {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-  }
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  free(dir);
 }
 
 int mupc_st_write(const char *path, const mupc_st_file *f) {
@@ -290,93 +254,36 @@ int mupc_st_write(const char *path, const mupc_st_file *f) {
   if ((f->ntensors > 0 && !f->tensors) || (f->nmeta > 0 && (!f->meta_keys || !f->meta_values)))
     return mupc__fail(MUPC_EINVAL, "%s: tensor or metadata arrays are NULL", path);
 
-  int status = MUPC_OK;
   char *header = NULL;
   size_t header_len = 0;
-  char *tmp = NULL;
-  int fd = -1;
-  FILE *fp = NULL;
   unsigned char *chunk = NULL;
+  mupc__atomic out = {0};
 
-  status = build_header(path, f, &header, &header_len);
+  int status = build_header(path, f, &header, &header_len);
   if (status != MUPC_OK) goto ERROR;
   chunk = malloc(4 * ST_CHUNK_FLOATS);
-  size_t tmp_size = strlen(path) + sizeof ".tmp.XXXXXX";
-  char *tmpl = malloc(tmp_size);
-  if (!chunk || !tmpl) {
-    free(tmpl);
+  if (!chunk) {
     status = mupc__fail(MUPC_ENOMEM, "%s: out of memory", path);
     goto ERROR;
   }
-  snprintf(tmpl, tmp_size, "%s.tmp.XXXXXX", path);
-
-  /* A temporary file beside the target, so the rename is atomic (same file
-   * system) and a crash or full disk never leaves a half-written file at
-   * path. */
-  fd = mkstemp(tmpl);
-  if (fd < 0) {
-    status = write_fail(path, "cannot create a temporary file beside it", errno);
-    free(tmpl);
-    goto ERROR;
-  }
-  tmp = tmpl;
-  /* mkstemp creates 0600; keep the old file's mode, or give a new
-   * checkpoint the usual 0644, so replacing a file does not change who can
-   * read it. Best effort: some file systems (FAT, some network mounts)
-   * refuse modes, and that must not make checkpoints impossible there. */
-  struct stat old;
-  mode_t mode = stat(path, &old) == 0 ? (old.st_mode & 0777) : 0644;
-  (void)fchmod(fd, mode);
-  fp = fdopen(fd, "wb");
-  if (!fp) {
-    status = write_fail(path, "cannot open the temporary file", errno);
-    goto ERROR;
-  }
-  fd = -1; /* fp owns it now */
+  /* Through a temporary file beside path (atomic.c), so a crash or full
+   * disk never leaves a half-written checkpoint at path. */
+  status = mupc__atomic_open(path, &out);
+  if (status != MUPC_OK) goto ERROR;
 
   unsigned char len8[8];
   store_le64(len8, header_len);
   errno = 0;
-  if (fwrite(len8, 1, 8, fp) != 8 || fwrite(header, 1, header_len, fp) != header_len) {
-    status = write_fail(path, "write failed", errno);
+  if (fwrite(len8, 1, 8, out.fp) != 8 || fwrite(header, 1, header_len, out.fp) != header_len) {
+    status = mupc__write_fail(path, "write failed", errno);
     goto ERROR;
   }
-  for (size_t i = 0; i < f->ntensors; i++) {
-    status = write_tensor(fp, path, &f->tensors[i], chunk);
-    if (status != MUPC_OK) goto ERROR;
-  }
-  /* Buffered writes surface a full disk only here, and fsync is what makes
-   * the data durable before the rename publishes it. */
-  errno = 0;
-  if (fflush(fp) != 0) {
-    status = write_fail(path, "write failed", errno);
-    goto ERROR;
-  }
-  if (fsync(fileno(fp)) != 0) {
-    status = write_fail(path, "fsync failed", errno);
-    goto ERROR;
-  }
-  int rc = fclose(fp);
-  fp = NULL;
-  if (rc != 0) {
-    status = write_fail(path, "close failed", errno);
-    goto ERROR;
-  }
-  if (rename(tmp, path) != 0) {
-    status = write_fail(path, "cannot rename the temporary file onto it", errno);
-    goto ERROR;
-  }
-  free(tmp);
-  tmp = NULL;
-  sync_parent_dir(path);
+  for (size_t i = 0; i < f->ntensors && status == MUPC_OK; i++)
+    status = write_tensor(out.fp, path, &f->tensors[i], chunk);
+  if (status == MUPC_OK) status = mupc__atomic_commit(&out);
 
 ERROR:
-  if (fp) fclose(fp);
-  if (fd >= 0) close(fd);
-  if (tmp) {
-    unlink(tmp);
-    free(tmp);
-  }
+  mupc__atomic_abort(&out); /* nothing left after a commit */
   free(chunk);
   free(header);
   return status;

@@ -1,5 +1,7 @@
 /* safetensors checkpoints: round trips, the exact byte layout, atomic
- * replacement, and every way the reader must refuse a file.
+ * replacement, and every way the reader must refuse a file; and the one
+ * atomic file replace (src/atomic.c) that checkpoints and the tuning cache
+ * are both written through.
  *
  * Every test writes into a private temporary directory. A refused file must
  * give the exact status, name the file in mupc_errmsg() and leave the
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <signal.h>
@@ -21,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h" /* mupc__st_read */
+#include "internal.h" /* mupc__st_read, mupc__atomic_* */
 #include "mupc.h"
 
 static char tmpdir[256];
@@ -730,6 +733,131 @@ static void test_read_longest_name(void **state) {
   mupc_st_free(&g);
 }
 
+/* ---- the atomic replace (src/atomic.c) --------------------------------- */
+
+/* The whole file at path must be exactly `text`. */
+static void expect_contents(const char *path, const char *text) {
+  size_t n = 0;
+  unsigned char *now = slurp(path, &n);
+  assert_int_equal(n, strlen(text));
+  assert_memory_equal(now, text, n);
+  free(now);
+}
+
+static mode_t mode_of(const char *path) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  return st.st_mode & 0777;
+}
+
+/* Until the commit the path holds the old file (what a reader opening it
+ * meanwhile gets) and the new bytes sit in one temporary beside it; after
+ * it, the new file with the old mode and no temporary. */
+static void test_atomic_replace(void **state) {
+  (void)state;
+  char p[512];
+  in_tmp(p, sizeof p, "cache.json");
+  write_raw(p, "old contents", 12);
+  assert_int_equal(chmod(p, 0640), 0);
+
+  mupc__atomic a;
+  assert_int_equal(mupc__atomic_open(p, &a), MUPC_OK);
+  assert_int_equal(fwrite("new", 1, 3, a.fp), 3);
+  assert_int_equal(fflush(a.fp), 0);
+  expect_contents(p, "old contents");
+  assert_int_equal(count_temporaries(), 1);
+  assert_non_null(strstr(a.tmp, p));
+  assert_int_equal(mupc__atomic_commit(&a), MUPC_OK);
+  assert_null(a.tmp);
+  assert_null(a.fp);
+  expect_contents(p, "new");
+  assert_int_equal(mode_of(p), 0640);
+  assert_int_equal(count_temporaries(), 0);
+  mupc__atomic_abort(&a); /* after a commit: nothing to undo */
+  expect_contents(p, "new");
+
+  /* The whole-buffer form, and a new file: 0644, not mkstemp's 0600. */
+  assert_int_equal(mupc__atomic_write(p, "{}", 2), MUPC_OK);
+  expect_contents(p, "{}");
+  assert_int_equal(mupc__atomic_write(in_tmp(p, sizeof p, "fresh.json"), "x", 1), MUPC_OK);
+  expect_contents(p, "x");
+  assert_int_equal(mode_of(p), 0644);
+  assert_int_equal(mupc__atomic_write(p, "", 0), MUPC_OK);
+  expect_contents(p, "");
+  assert_int_equal(count_temporaries(), 0);
+
+  /* A path without a directory part: the temporary and the directory sync
+   * work in the current directory. */
+  char cwd[512];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(tmpdir), 0);
+  int status = mupc__atomic_write("relative.json", "rel", 3);
+  assert_int_equal(chdir(cwd), 0);
+  assert_int_equal(status, MUPC_OK);
+  expect_contents(in_tmp(p, sizeof p, "relative.json"), "rel");
+  assert_int_equal(count_temporaries(), 0);
+}
+
+/* An abort, twice even, leaves the old file and no temporary; one before
+ * anything was written leaves no file at all. */
+static void test_atomic_abort(void **state) {
+  (void)state;
+  char p[512];
+  in_tmp(p, sizeof p, "kept.json");
+  write_raw(p, "old", 3);
+  mupc__atomic a;
+  assert_int_equal(mupc__atomic_open(p, &a), MUPC_OK);
+  assert_int_equal(fwrite("half a new fi", 1, 13, a.fp), 13);
+  mupc__atomic_abort(&a);
+  mupc__atomic_abort(&a);
+  expect_contents(p, "old");
+  assert_int_equal(count_temporaries(), 0);
+
+  in_tmp(p, sizeof p, "never.json");
+  assert_int_equal(mupc__atomic_open(p, &a), MUPC_OK);
+  mupc__atomic_abort(&a);
+  assert_int_equal(access(p, F_OK), -1);
+  assert_int_equal(count_temporaries(), 0);
+}
+
+/* No directory to put the temporary in: MUPC_EIO, and the message names
+ * the path and why; nothing is created, and an abort after the failed open
+ * is harmless. */
+static void test_atomic_missing_directory(void **state) {
+  (void)state;
+  char p[512];
+  in_tmp(p, sizeof p, "no-such-dir/x.json");
+  assert_int_equal(mupc__atomic_write(p, "x", 1), MUPC_EIO);
+  assert_non_null(strstr(mupc_errmsg(), p));
+  assert_non_null(strstr(mupc_errmsg(), "cannot create a temporary file beside it"));
+  assert_non_null(strstr(mupc_errmsg(), strerror(ENOENT)));
+  assert_int_equal(access(p, F_OK), -1);
+
+  mupc__atomic a;
+  assert_int_equal(mupc__atomic_open(p, &a), MUPC_EIO);
+  assert_null(a.tmp);
+  assert_null(a.fp);
+  mupc__atomic_abort(&a);
+  assert_int_equal(count_temporaries(), 0);
+}
+
+/* The status of a failed call: a full disk or quota is MUPC_ENOSPC (the
+ * caller may free space and retry), anything else MUPC_EIO; no errno reads
+ * as an I/O error, not "Success". */
+static void test_atomic_write_fail_status(void **state) {
+  (void)state;
+  char want[128];
+  snprintf(want, sizeof want, "/x: write failed: %s", strerror(ENOSPC));
+  assert_int_equal(mupc__write_fail("/x", "write failed", ENOSPC), MUPC_ENOSPC);
+  assert_string_equal(mupc_errmsg(), want);
+#ifdef EDQUOT
+  assert_int_equal(mupc__write_fail("/x", "write failed", EDQUOT), MUPC_ENOSPC);
+#endif
+  assert_int_equal(mupc__write_fail("/x", "fsync failed", EIO), MUPC_EIO);
+  assert_int_equal(mupc__write_fail("/x", "write failed", 0), MUPC_EIO);
+  assert_non_null(strstr(mupc_errmsg(), strerror(EIO)));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -746,6 +874,10 @@ int main(void) {
       cmocka_unit_test(test_read_other_formats),
       cmocka_unit_test(test_read_bad_headers),
       cmocka_unit_test(test_read_longest_name),
+      cmocka_unit_test(test_atomic_replace),
+      cmocka_unit_test(test_atomic_abort),
+      cmocka_unit_test(test_atomic_missing_directory),
+      cmocka_unit_test(test_atomic_write_fail_status),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

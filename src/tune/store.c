@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 const char *const mupc__tune_param_names[MUPC_TUNE_NPARAMS] = {
     "WGD", "MDIMCD", "NDIMCD", "MDIMAD", "NDIMBD", "KWID", "VWMD", "VWND", "PADA", "PADB"};
@@ -107,12 +106,12 @@ int mupc__tune_store_save(const mupc_ctx *ctx, const char *path, const size_t *b
   char key[512];
   device_key(ctx, key, sizeof key);
   json_object_object_add(root, key, entry);
-  char tmp[600];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) != 0 || rename(tmp, path) != 0) {
-    unlink(tmp);
-    rc = mupc__fail(MUPC_EIO, "%s: cannot write the tuning cache", path);
-  }
+  /* Replaced atomically (atomic.c): a context being created reads this file
+   * at any moment, and a crash mid-write must not lose the other devices'
+   * entries. */
+  const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+  rc = text ? mupc__atomic_write(path, text, strlen(text))
+            : mupc__fail(MUPC_ENOMEM, "%s: out of memory writing the tuning cache", path);
   json_object_put(root);
   return rc;
 }
