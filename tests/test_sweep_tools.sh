@@ -105,6 +105,35 @@ else
   fi
 fi
 
+# ---- lr_curves.sh: 2 widths, 2 depths (one net shared), 3 lrs x 2 activity lrs, 2 seeds ----
+run "$src/tools/lr_curves.sh" --data "$tmp/data" --widths "8 16" --width-depth 2 --depths "2 3" \
+  --depth-width 8 --lrs "1e-2 1e-1 1" --activity-lrs "0.1 0.5" --lr 1e-1 --activity-lr 0.5 \
+  --params "mupc sp" --seeds "0 1" --steps 12 --batch 32 --device "$dev" --out "$tmp/lc" --jobs 2
+if [ "$rc" -ne 0 ]; then
+  fail "lr_curves.sh exited $rc"
+else
+  s=$tmp/lc/summary.md
+  # 3 nets x 2 params x (3 + 2 - 1) points x 2 seeds
+  n=$(find "$tmp/lc/runs" -name "*.jsonl" | wc -l)
+  [ "$n" -eq 48 ] || fail "lr_curves.sh: want 48 metrics files, got $n"
+  grep -q '^## μPC: weight lr (activity lr 0.5) across widths, H = 2$' "$s" ||
+    fail "lr_curves.sh: no μPC width panel in summary.md"
+  grep -Eq '^\| 16 \| (1e-2|1e-1|1) \| (yes|no \(edge\)) \| [0-9.]+ \|' "$s" ||
+    fail "lr_curves.sh: no best-point row for width 16 in summary.md"
+  grep -q '^Optimum moves -\?[0-9]* grid point(s) (factor 2 each) from N = 8 to N = 16 (2x width)' "$s" ||
+    fail "lr_curves.sh: no transfer line in summary.md"
+  [ "$(grep -c '^[0-9]' "$tmp/lc/curves/mupc_alr_depth_3.dat")" -le 2 ] ||
+    fail "lr_curves.sh: curves/mupc_alr_depth_3.dat has more points than the grid"
+  if [ "$have_gnuplot" = 1 ]; then
+    is_png "$tmp/lc/curves.png" || fail "lr_curves.sh: curves.png missing or not a PNG"
+  fi
+  run "$src/tools/lr_curves.sh" --data "$tmp/data" --widths "8 16" --width-depth 2 --depths "2 3" \
+    --depth-width 8 --lrs "1e-2 1e-1 1" --activity-lrs "0.1 0.5" --lr 1e-1 --activity-lr 0.5 \
+    --params "mupc sp" --seeds "0 1" --steps 12 --batch 32 --device "$dev" --out "$tmp/lc"
+  { [ "$rc" -eq 0 ] && grep -q "0 runs made, 48 finished before" "$tmp/out"; } ||
+    fail "lr_curves.sh: a finished sweep run again made runs (exit $rc)"
+fi
+
 # ---- flag errors: exit 2, one line on stderr, nothing run ----
 for args in "--depths 0" "--jobs x" "--sp-grid huge" "--sp-skips maybe" "--bogus" "--steps" "--algos nope" \
   "--algos jpc" "--algos jpc --jpc-python $tmp/nosuch" "--algos jpc --jpc-python /bin/false"; do
@@ -121,6 +150,12 @@ for args in "--widths 0" "--lrs fast" "--last 0" "--bogus"; do
   run "$src/tools/lr_transfer.sh" --out "$tmp/bad" $args
   { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -d "$tmp/bad" ]; } ||
     fail "lr_transfer.sh $args: want exit 2 and one stderr line, got exit $rc"
+done
+for args in "--params bp" "--seeds x" "--lr" "--widths 0" "--bogus"; do
+  # shellcheck disable=SC2086
+  run "$src/tools/lr_curves.sh" --out "$tmp/bad" $args
+  { [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -d "$tmp/bad" ]; } ||
+    fail "lr_curves.sh $args: want exit 2 and one stderr line, got exit $rc"
 done
 run env MUPC="$tmp/nosuch" "$src/tools/depth_sweep.sh" --out "$tmp/bad"
 { [ "$rc" -eq 2 ] && grep -q 'nosuch' "$tmp/err"; } || fail "depth_sweep.sh with a missing MUPC binary: want exit 2"

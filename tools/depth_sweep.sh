@@ -298,7 +298,7 @@ run_queue() {
   done
 }
 
-trap 'trap - INT TERM; kill $(jobs -p) 2>/dev/null; wait; echo "$prog: stopped; run it again to continue" >&2; exit 130' INT TERM
+sweep_trap
 
 start=$SECONDS
 if [ "$report_only" = 0 ]; then
@@ -334,7 +334,7 @@ if [ "$report_only" = 0 ]; then
   fi
   [ ${#queue[@]} -eq 0 ] || run_queue "${queue[@]}"
   wall=$((SECONDS - start))
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $wall $ran $skipped" >>"$out/walltime"
+  sweep_walltime_add "$wall" "$ran" "$skipped"
 fi
 
 # ---- the table ----
@@ -342,11 +342,7 @@ fi
 shown=$(python3 "$table_py" algos "$runs" "$algos" "$depths")
 shows() { [[ " $shown " == *" $1 "* ]]; }
 device_text=$("$mupc" devices --json "${dev_args[@]}" 2>/dev/null | python3 "$table_py" device 2>/dev/null || echo "unknown")
-wall_total=0
-invocations=0
-if [ -f "$out/walltime" ]; then
-  read -r wall_total invocations < <(awk '{ s += $2; n++ } END { print s + 0, n + 0 }' "$out/walltime")
-fi
+sweep_walltime_read
 skips_text="no skips"
 [ "$sp_skips" = off ] || skips_text="skips"
 if [ "$sp_select" = first ]; then
@@ -395,7 +391,7 @@ mv "$out/table.md.tmp" "$out/table.md"
 if ! command -v gnuplot >/dev/null; then
   echo "$prog: gnuplot not found (apt-get install gnuplot-nox): $out/accuracy.png not drawn" >&2
 else
-  if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then term=pngcairo; else term=png; fi
+  term=$(sweep_png_term)
   n=${#depth_list[@]}
   cols=$(( n < 3 ? n : 3 ))
   rows=$(( (n + cols - 1) / cols ))

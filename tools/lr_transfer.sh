@@ -144,7 +144,7 @@ run_one() {
 }
 
 
-trap 'trap - INT TERM; kill $(jobs -p) 2>/dev/null; wait; echo "$prog: stopped; run it again to continue" >&2; exit 130' INT TERM
+sweep_trap
 
 ran=0
 skipped=0
@@ -182,16 +182,12 @@ if [ "$report_only" = 0 ]; then
     done; done
   done; done
   wall=$((SECONDS - start))
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $wall $ran $skipped" >>"$out/walltime"
+  sweep_walltime_add "$wall" "$ran" "$skipped"
 fi
 
 # ---- the summary ----
 device_text=$("$mupc" devices --json "${dev_args[@]}" 2>/dev/null | python3 "$table_py" device 2>/dev/null || echo "unknown")
-wall_total=0
-invocations=0
-if [ -f "$out/walltime" ]; then
-  read -r wall_total invocations < <(awk '{ s += $2; n++ } END { print s + 0, n + 0 }' "$out/walltime")
-fi
+sweep_walltime_read
 {
   echo "# μPC learning-rate transfer"
   echo
@@ -211,7 +207,7 @@ mv "$out/summary.md.tmp" "$out/summary.md"
 if ! command -v gnuplot >/dev/null; then
   echo "$prog: gnuplot not found (apt-get install gnuplot-nox): $out/heatmaps.png not drawn" >&2
 else
-  if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then term=pngcairo; else term=png; fi
+  term=$(sweep_png_term)
   read -r lo hi <"$heat/range"
   cols=${#width_list[@]}
   rows=${#depth_list[@]}

@@ -71,3 +71,26 @@ sweep_exec() {
   esac
   echo "[$tag] $name: $msg"
 }
+
+# On INT or TERM: stop the runs in flight, say how to go on, exit 130.
+sweep_trap() {
+  trap 'trap - INT TERM; kill $(jobs -p) 2>/dev/null; wait; echo "$prog: stopped; run it again to continue" >&2; exit 130' INT TERM
+}
+
+# sweep_walltime_add SECONDS RAN SKIPPED: one line per invocation in
+# OUT/walltime; sweep_walltime_read sets wall_total and invocations from it.
+sweep_walltime_add() {
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $1 $2 $3" >>"$out/walltime"
+}
+sweep_walltime_read() {
+  wall_total=0
+  invocations=0
+  if [ -f "$out/walltime" ]; then
+    read -r wall_total invocations < <(awk '{ s += $2; n++ } END { print s + 0, n + 0 }' "$out/walltime")
+  fi
+}
+
+# The gnuplot terminal for PNGs: cairo where this gnuplot has it.
+sweep_png_term() {
+  if gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1; then echo pngcairo; else echo png; fi
+}

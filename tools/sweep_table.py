@@ -24,10 +24,16 @@ plot data. Standard library only.
       HEAT/N{n}_H{h}.dat (alr index, lr index, loss, label) and
       HEAT/N{n}_H{h}.div (the diverged cells), HEAT/range (min max).
 
+  sweep_table.py curves RUNS CURVES "PARAMS" "WIDTHS" WDEPTH "DEPTHS" DWIDTH "LRS" "ALRS" LR ALR "SEEDS" LAST
+      the markdown summary of tools/lr_curves.sh on stdout; per curve
+      CURVES/{param}_{lr|alr}_{width|depth}_{value}.dat (lr, mean, std) of
+      the points where every seed converged.
+
 Run names (RUNS/NAME.jsonl, RUNS/NAME.rc holds mupc's exit status):
   depth:    mupc_H{h}_s{seed}, jpc_H{h}_s{seed} (tools/jpc_train.py), bp_H{h}_s{seed},
             sp_H{h}_lr{lr}_alr{alr}_s{seed}
   transfer: N{n}_H{h}_lr{lr}_alr{alr}_s{seed}
+  curves:   {param}_N{n}_H{h}_lr{lr}_alr{alr}_s{seed}
 """
 import gzip
 import json
@@ -411,6 +417,81 @@ def cmd_transfer(runs, heat, widths, depths, lrs, alrs, seed, last):
     print("\n".join(out))
 
 
+def curve_point(runs, name, seeds, last):
+    """(mean, std, state) of one lr point over seeds: state "ok" when every
+    seed finished and converged, "diverged" when any diverged, else
+    "missing"."""
+    losses = []
+    for seed in seeds:
+        loss, div = final_loss(Run(runs, "%s_s%s" % (name, seed)), last)
+        if div:
+            return None, None, "diverged"
+        if loss is None:
+            return None, None, "missing"
+        losses.append(loss)
+    m, sd = mean_std(losses)
+    return m, sd, "ok"
+
+
+def cmd_curves(runs, curves, params, widths, wdepth, depths, dwidth, lrs, alrs, lr, alr, seeds,
+               last):
+    params, widths, depths = words(params), words(widths), words(depths)
+    lrs, alrs, seeds, last = words(lrs), words(alrs), words(seeds), int(last)
+    os.makedirs(curves, exist_ok=True)
+    names = {"mupc": "μPC", "sp": "SP (no skips)"}
+    out = []
+    for param in params:
+        for what, grid in (("lr", lrs), ("alr", alrs)):
+            for across, values in (("width", widths), ("depth", depths)):
+                key = "N" if across == "width" else "H"
+                fixed = ("H = %s" % wdepth) if across == "width" else ("N = %s" % dwidth)
+                swept = "weight lr (activity lr %s)" % alr if what == "lr" else \
+                    "activity lr (weight lr %s)" % lr
+                out.append("## %s: %s across %ss, %s" % (names[param], swept, across, fixed))
+                out.append("")
+                out.append("| %s | best | inside the grid | loss at best | %s |" %
+                           (key, " | ".join(grid)))
+                out.append("|---|---|---|---|%s" % ("---|" * len(grid)))
+                best_index = {}
+                for v in values:
+                    n, h = (v, wdepth) if across == "width" else (dwidth, v)
+                    cells, best = [], None
+                    path = os.path.join(curves, "%s_%s_%s_%s.dat" % (param, what, across, v))
+                    with open(path, "w") as f:
+                        f.write("# %s  mean  std (over seeds %s)\n" % (what, " ".join(seeds)))
+                        for i, x in enumerate(grid):
+                            a, b = (x, alr) if what == "lr" else (lr, x)
+                            m, sd, state = curve_point(
+                                runs, "%s_N%s_H%s_lr%s_alr%s" % (param, n, h, a, b), seeds, last)
+                            if state == "ok":
+                                f.write("%s %.6g %.6g\n" % (x, m, sd))
+                                cells.append("%.4g ± %.2g" % (m, sd))
+                                if best is None or m < best[1]:
+                                    best = (i, m)
+                            else:
+                                cells.append("x" if state == "diverged" else "–")
+                    if best is None:
+                        out.append("| %s | none | | | %s |" % (v, " | ".join(cells)))
+                        continue
+                    best_index[v] = best[0]
+                    inside = "yes" if 0 < best[0] < len(grid) - 1 else "no (edge)"
+                    out.append("| %s | %s | %s | %.4g | %s |" %
+                               (v, grid[best[0]], inside, best[1], " | ".join(cells)))
+                out.append("")
+                if values[0] in best_index and values[-1] in best_index:
+                    moved = best_index[values[-1]] - best_index[values[0]]
+                    ratio = int(values[-1]) / int(values[0])
+                    out.append("Optimum moves %d grid point(s) (factor 2 each) from %s = %s to "
+                               "%s = %s (%gx %s)." % (moved, key, values[0], key, values[-1],
+                                                      ratio, across))
+                else:
+                    out.append("Optimum: not found at both ends of the %s range." % across)
+                out.append("")
+    out.append("x: diverged on some seed; –: not run yet. Means ± std over seeds %s."
+               % " ".join(seeds))
+    print("\n".join(out))
+
+
 def main():
     a = sys.argv[1:]
     cmds = {
@@ -420,6 +501,7 @@ def main():
         "algos": (3, cmd_algos),
         "depth": (8, cmd_depth),
         "transfer": (8, cmd_transfer),
+        "curves": (13, cmd_curves),
     }
     if not a or a[0] not in cmds or len(a) - 1 != cmds[a[0]][0]:
         sys.exit(__doc__.strip())
