@@ -776,6 +776,7 @@ MUPC_API int mupc_net_load_weights(mupc_net *net, const char *path);
  * reduce->sum_floats, timed after a sum of one double over the ranks, so
  * that waiting for a slower rank does not count as the sum. Every rank
  * must call it. */
+#define MUPC_BENCH_API_MAX 48
 typedef struct mupc_bench_result {
   int steps;                              /* timed */
   double step_median, step_min, step_max; /* seconds per step */
@@ -799,6 +800,17 @@ typedef struct mupc_bench_result {
   /* The job's throughput: the global batch over the slowest rank's median
    * step (every rank's step ends at the gradient sum). */
   double samples_per_second;
+  /* OpenCL calls per training step, by function, counted over `steps`
+   * more steps (without the timing's profiling) where the call counter is
+   * preloaded (LD_PRELOAD=.../libmupc_clcount.so, tools/clcount.c); napi is
+   * 0 otherwise. api_seconds is the host time in those calls per step,
+   * waits for the device excluded; api_wait_seconds the waits'. */
+  int napi;
+  struct {
+    const char *name; /* "clSetKernelArg" */
+    double calls;     /* per step */
+  } api[MUPC_BENCH_API_MAX];
+  double api_seconds, api_wait_seconds;
 } mupc_bench_result;
 
 /* reduce may be NULL (one process). rank_medians, if not NULL, receives

@@ -1,8 +1,10 @@
 /* mupc_bench: the training step timed on a synthetic batch, in its parts,
  * beside the SGEMM rates of the machine on the step's shapes (mupc.h,
  * "benchmark"). `mupc bench` prints it; so may any other front end. */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +116,62 @@ static void summarise(const double *t, int steps, double *col, mupc_bench_result
   }
 }
 
+/* ---- OpenCL calls per step ----
+ * Where the call counter (tools/clcount.c) is preloaded, its reader is
+ * found by name; the library neither links nor needs it. */
+typedef int (*clcount_read)(int i, const char **name, uint64_t *calls, uint64_t *ns,
+                            uint64_t *wait_ns);
+
+static clcount_read counter(void) {
+  void *sym = dlsym(RTLD_DEFAULT, "mupc_clcount_read");
+  clcount_read f = NULL;
+  if (sym) memcpy(&f, &sym, sizeof f); /* a function's address, as dlsym returns it */
+  return f;
+}
+
+typedef struct api_totals {
+  uint64_t calls[MUPC_BENCH_API_MAX];
+  uint64_t ns, wait_ns;
+} api_totals;
+
+static void api_read(clcount_read f, api_totals *t, const char **names, int *n) {
+  memset(t, 0, sizeof *t);
+  uint64_t c, ns, w;
+  const char *name;
+  for (*n = 0; *n < MUPC_BENCH_API_MAX && f(*n, &name, &c, &ns, &w); (*n)++) {
+    names[*n] = name;
+    t->calls[*n] = c;
+    t->ns += ns;
+    t->wait_ns += w;
+  }
+}
+
+/* The calls of `steps` plain steps (one rank's step, as the CLI trains),
+ * per step, into r: every function the steps called. */
+static int count_api(stepper *s, int steps, mupc_bench_result *r) {
+  const clcount_read f = counter();
+  if (!f || s->tr) return MUPC_OK;
+  api_totals t0, t1;
+  const char *names[MUPC_BENCH_API_MAX];
+  int n;
+  int rc = mupc_ctx_finish(s->ctx);
+  api_read(f, &t0, names, &n);
+  for (int i = 0; i < steps && !rc; i++) {
+    rc = mupc_net_train_step(s->net, s->x, s->y, NULL);
+    if (rc == MUPC_ENONFINITE) rc = MUPC_OK;
+  }
+  if (!rc) rc = mupc_ctx_finish(s->ctx);
+  api_read(f, &t1, names, &n);
+  r->napi = 0;
+  for (int i = 0; i < n; i++)
+    if (t1.calls[i] > t0.calls[i])
+      r->api[r->napi].name = names[i],
+      r->api[r->napi++].calls = (double)(t1.calls[i] - t0.calls[i]) / steps;
+  r->api_seconds = (double)(t1.ns - t0.ns) * 1e-9 / steps;
+  r->api_wait_seconds = (double)(t1.wait_ns - t0.wait_ns) * 1e-9 / steps;
+  return rc;
+}
+
 /* The warm-up, the timed steps and what they counted. */
 static int measure(stepper *s, const mupc_net_params *local, int steps, int warmup, double *t,
                    double *col, mupc_bench_result *r) {
@@ -128,7 +186,8 @@ static int measure(stepper *s, const mupc_net_params *local, int steps, int warm
   r->enqueues_per_inference_step = mupc_net_enqueues_per_inference_step(s->net);
   r->device_bytes = mupc_ctx_device_bytes(s->ctx);
   summarise(t, steps, col, r);
-  rc = mupc_net_sgemm_rate(s->net, 5, &r->sgemm_gflops);
+  rc = count_api(s, steps, r);
+  if (!rc) rc = mupc_net_sgemm_rate(s->net, 5, &r->sgemm_gflops);
   /* On CPU devices the host BLAS is the machine's best GEMM: measured in
    * the same run, on the same shapes, so efficiency is against it too. */
   if (!rc && mupc_ctx_host_gemm_ok(s->ctx))

@@ -8,7 +8,7 @@
 int mupc__bp_backward(mupc_net *net) {
   const mupc__plan *pl = &net->plan;
   const int L = pl->L, bn = (int)pl->slot;
-  cl_kernel k = net->k.bp_backward;
+  mupc__kernel *k = &net->k.bp_backward;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->e), MUPC__MEM(net->bp)));
   MUPC__TRY(MUPC__ARGS(k, 4, MUPC__INT(bn)));
   for (int l = L - 1; l >= 1; l--) { /* hidden layer l (1-based), from weight l above it */
@@ -20,7 +20,7 @@ int mupc__bp_backward(mupc_net *net) {
     MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)pl->layer[l - 1].out_off)));
     MUPC__TRY(MUPC__ARGS(k, 5, MUPC__FLOAT(pl->layer[l].scale), MUPC__FLOAT(pl->layer[l].skip),
                          MUPC__INT(l < L - 1)));
-    MUPC__TRY(mupc__launch(net->ctx, &net->count, k, (size_t)bn));
+    MUPC__TRY(mupc__launch(net->ctx, &net->count, k->k, (size_t)bn));
   }
   return mupc__weight_grads_from_errors(net, 1);
 }

@@ -422,6 +422,11 @@ int mupc__buffer_alloc(mupc_ctx *ctx, size_t bytes, cl_mem *out) {
   if (err != CL_SUCCESS)
     return mupc__fail(MUPC_EDEVMEM, "%s: device memory exhausted: a buffer of %zu bytes (%s)",
                       ctx->info.name, bytes, mupc_strerror(err));
+  const int rc = mupc__gemm_note_buffer(ctx, buf, bytes);
+  if (rc) {
+    clReleaseMemObject(buf);
+    return rc;
+  }
   ctx->device_bytes += bytes;
   *out = buf;
   return MUPC_OK;

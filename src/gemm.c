@@ -19,7 +19,7 @@ static size_t extent_end(size_t off, size_t rows, size_t cols, size_t ld, size_t
 /* The three operands, with the checks CLBlast makes for its own calls: a
  * BLAS handed a bad leading dimension would print (xerbla) instead of
  * failing, and one handed a short buffer would run past it. */
-static int check_operands(const mupc_ctx *ctx, const mupc__gemm_args *g) {
+static int check_operands(mupc_ctx *ctx, const mupc__gemm_args *g) {
   const size_t ar = g->trans_a ? g->k : g->m, ac = g->trans_a ? g->m : g->k;
   const size_t br = g->trans_b ? g->n : g->k, bc = g->trans_b ? g->k : g->n;
   const size_t dims[3][3] = {{ar, ac, g->lda}, {br, bc, g->ldb}, {g->m, g->n, g->ldc}};
@@ -33,9 +33,7 @@ static int check_operands(const mupc_ctx *ctx, const mupc__gemm_args *g) {
   for (int i = 0; i < 3; i++) {
     const size_t rows = dims[i][0], cols = dims[i][1] ? dims[i][1] : 1, ld = dims[i][2];
     size_t bytes = 0;
-    cl_int err = clGetMemObjectInfo(mems[i], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
-    if (err != CL_SUCCESS)
-      return mupc__fail(err, "host GEMM: operand %s: %s", names[i], mupc_strerror(err));
+    MUPC__TRY(mupc__buffer_bytes(ctx, mems[i], &bytes));
     const size_t end =
         rows ? extent_end(offs[i], rows, cols, ld, strides[i], g->batch) : offs[i];
     if (ld < cols || ld > INT_MAX || end > bytes / sizeof(float))

@@ -115,10 +115,12 @@ double mupc__median(double *v, size_t n);
 
 /* ---- context (device.c) ---- */
 
-/* A buffer's address as native kernels see it (provider.c). */
+/* A buffer the context knows (provider.c): its size, and its address as
+ * native kernels see it once learnt (NULL before). */
 typedef struct mupc__host_ptr {
   cl_mem mem;
   float *ptr;
+  size_t bytes;
 } mupc__host_ptr;
 
 typedef struct mupc__program_entry {
@@ -182,8 +184,13 @@ int mupc__buffer_read(mupc_ctx *ctx, cl_mem buf, size_t off, size_t n, float *ou
 /* Fills host_gemm_ok, host_native and mem_flags from the device, then
  * takes the provider from MUPC_GEMM (else AUTO). */
 int mupc__gemm_ctx_init(mupc_ctx *ctx);
-/* A released buffer's learnt address is dropped: its handle may return. */
+/* A new buffer's size, so that no call in the training loop asks the
+ * driver for it; a released buffer's entry is dropped (its handle may
+ * return). */
+int mupc__gemm_note_buffer(mupc_ctx *ctx, cl_mem buf, size_t bytes);
 void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf);
+/* buf's size in bytes: noted, or asked of the driver once. */
+int mupc__buffer_bytes(mupc_ctx *ctx, cl_mem buf, size_t *bytes);
 /* MUPC_EGEMM if a native-kernel GEMM has failed since the context began;
  * called wherever the host has waited for the queue. */
 int mupc__gemm_check_fault(mupc_ctx *ctx);
@@ -237,7 +244,17 @@ typedef struct mupc__arg {
   size_t size;
   const void *value;
 } mupc__arg;
-int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n);
+/* A kernel and the values its arguments hold: an argument whose value is
+ * the one it holds is not set again (OpenCL keeps arguments between
+ * launches), so a launch sets only what changed. */
+enum { MUPC__KERNEL_ARGS = 32 };
+typedef struct mupc__kernel {
+  cl_kernel k;
+  uint32_t known;                       /* bit i: last[i] holds argument i */
+  unsigned char size[MUPC__KERNEL_ARGS];
+  uint64_t last[MUPC__KERNEL_ARGS];     /* the value's bytes (every argument is <= 8) */
+} mupc__kernel;
+int mupc__kernel_args(mupc__kernel *k, cl_uint first, const mupc__arg *args, size_t n);
 #define MUPC__MEM(v) ((mupc__arg){sizeof(cl_mem), &(cl_mem){(v)}})
 #define MUPC__INT(v) ((mupc__arg){sizeof(int), &(int){(v)}})
 #define MUPC__FLOAT(v) ((mupc__arg){sizeof(float), &(float){(v)}})

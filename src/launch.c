@@ -4,14 +4,28 @@
  * enqueue count (mupc_net_enqueue_count) exact. */
 #include "internal.h"
 
-int mupc__kernel_args(cl_kernel k, cl_uint first, const mupc__arg *args, size_t n) {
+#include <string.h>
+
+int mupc__kernel_args(mupc__kernel *k, cl_uint first, const mupc__arg *args, size_t n) {
   for (size_t i = 0; i < n; i++) {
     const cl_uint index = first + (cl_uint)i;
-    const cl_int err = clSetKernelArg(k, index, args[i].size, args[i].value);
-    if (err == CL_SUCCESS) continue;
+    const int cached = index < MUPC__KERNEL_ARGS && args[i].size <= sizeof(uint64_t);
+    if (cached && (k->known >> index & 1u) && k->size[index] == args[i].size &&
+        !memcmp(&k->last[index], args[i].value, args[i].size))
+      continue;
+    const cl_int err = clSetKernelArg(k->k, index, args[i].size, args[i].value);
+    if (err == CL_SUCCESS) {
+      if (cached) {
+        k->known |= 1u << index;
+        k->size[index] = (unsigned char)args[i].size;
+        memcpy(&k->last[index], args[i].value, args[i].size);
+      }
+      continue;
+    }
+    if (index < MUPC__KERNEL_ARGS) k->known &= ~(1u << index);
     /* Only a failure pays for asking the kernel its name. */
     char name[64] = "?";
-    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    clGetKernelInfo(k->k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
     name[sizeof name - 1] = '\0';
     return mupc__fail(err, "clSetKernelArg(%s, argument %u): %s", name, (unsigned)index,
                       mupc_strerror(err));

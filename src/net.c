@@ -32,7 +32,7 @@ static int make_kernels(mupc_net *net) {
 #undef MUPC__KERNEL_NAME
   for (int i = 0; i < MUPC__K_COUNT; i++) {
     cl_int err;
-    net->k.at[i] = clCreateKernel(prog, names[i], &err);
+    net->k.at[i].k = clCreateKernel(prog, names[i], &err);
     if (err != CL_SUCCESS)
       return mupc__fail(err, "clCreateKernel(%s): %s", names[i], mupc_strerror(err));
   }
@@ -135,18 +135,18 @@ void mupc_net_free(mupc_net *net) {
   for (size_t i = 0; i < nspec; i++)
     mupc__buffer_free(net->ctx, specs[i].buf, specs[i].floats * sizeof(float));
   for (int i = 0; i < MUPC__K_COUNT; i++)
-    if (net->k.at[i]) clReleaseKernel(net->k.at[i]);
+    if (net->k.at[i].k) clReleaseKernel(net->k.at[i].k);
   mupc__plan_free(&net->plan);
   free(net);
 }
 
 /* dst[l][c][r] = src[l][r][c] for count matrices of rows x cols from off. */
 static int transpose(mupc_net *net, size_t off, int rows, int cols, int count) {
-  cl_kernel k = net->k.transpose;
+  mupc__kernel *k = &net->k.transpose;
   const int n = rows * cols * count;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->wt), MUPC__INT((int)off),
                        MUPC__INT(rows), MUPC__INT(cols), MUPC__INT(n)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)n);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)n);
 }
 
 /* One launch per run of the plan. */
@@ -169,28 +169,28 @@ int mupc__run_pass(mupc_net *net, mupc__pass pass, int j0, int j1) {
 
 int mupc__activities_rebase(mupc_net *net) {
   const int count = (int)net->plan.act_floats;
-  cl_kernel k = net->k.rebase;
+  mupc__kernel *k = &net->k.rebase;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->da),
                        MUPC__MEM(net->a), MUPC__INT(count)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)count);
 }
 
 int mupc__activities_written(mupc_net *net, int off, int n) {
   const mupc_net_params *p = &net->p;
   const int L = p->depth, count = (int)net->plan.act_floats, ibn = (int)net->plan.slot;
   const mupc__layer *h = &net->plan.layer[1]; /* the hidden layers' scale and skip */
-  MUPC__TRY(MUPC__ARGS(net->k.refresh_act, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__INT(off),
+  MUPC__TRY(MUPC__ARGS(&net->k.refresh_act, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__INT(off),
                        MUPC__INT(n)));
-  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.refresh_act, (size_t)n));
+  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.refresh_act.k, (size_t)n));
   /* The written reference is no longer a feedforward state: its own errors
    * r = z − f(z) enter every error from now on. */
   MUPC__TRY(mupc__weights_transposed(net));
   if (L > 2) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, 1, L - 1));
-  cl_kernel k = net->k.residual;
+  mupc__kernel *k = &net->k.residual;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->pred), MUPC__MEM(net->f1),
                        MUPC__MEM(net->r), MUPC__INT(count), MUPC__INT(ibn),
                        MUPC__FLOAT(h->scale), MUPC__FLOAT(h->skip)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)count);
 }
 
 /* Buffer and float offset of one tensor; 0 if kind/layer are out of range. */

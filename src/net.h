@@ -15,11 +15,11 @@
  * internal.h): net.c creates and releases them from that one list. */
 typedef union mupc__kernels {
   struct {
-#define MUPC__KERNEL_FIELD(name) cl_kernel name;
+#define MUPC__KERNEL_FIELD(name) mupc__kernel name;
     MUPC__KERNELS(MUPC__KERNEL_FIELD)
 #undef MUPC__KERNEL_FIELD
   };
-  cl_kernel at[MUPC__K_COUNT];
+  mupc__kernel at[MUPC__K_COUNT];
 } mupc__kernels;
 
 struct mupc_net {

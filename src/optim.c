@@ -17,15 +17,15 @@ int mupc_net_update(mupc_net *net) {
   const int on_host = mupc__host_update(net, c1, c2);
   if (on_host) return on_host < 0 ? on_host : MUPC_OK;
   if (p->optim == MUPC_OPTIM_SGD) {
-    cl_kernel k = net->k.sgd_update;
+    mupc__kernel *k = &net->k.sgd_update;
     MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__INT(n),
                          MUPC__FLOAT(p->lr), MUPC__FLOAT(p->weight_decay)));
-    return mupc__launch(net->ctx, &net->count, k, (size_t)n);
+    return mupc__launch(net->ctx, &net->count, k->k, (size_t)n);
   }
-  cl_kernel k = net->k.adam_update;
+  mupc__kernel *k = &net->k.adam_update;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->w), MUPC__MEM(net->grad), MUPC__MEM(net->adam_m),
                        MUPC__MEM(net->adam_v), MUPC__INT(n), MUPC__FLOAT(p->lr), MUPC__FLOAT(b1),
                        MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(p->weight_decay),
                        MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)n);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)n);
 }

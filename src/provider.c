@@ -113,14 +113,10 @@ static void CL_CALLBACK probe_fn(void *p) {
   *a->out = a->buf.ptr;
 }
 
-/* The address the device sees for buf: from the table, or probed now
- * (which waits for the queue, once per buffer). */
-static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
+/* The table's entry for buf, added (size and address unknown) if absent. */
+static int entry(mupc_ctx *ctx, cl_mem buf, mupc__host_ptr **out) {
   for (size_t i = 0; i < ctx->nhost_ptrs; i++)
-    if (ctx->host_ptrs[i].mem == buf) {
-      *out = ctx->host_ptrs[i].ptr;
-      return MUPC_OK;
-    }
+    if (ctx->host_ptrs[i].mem == buf) return *out = &ctx->host_ptrs[i], MUPC_OK;
   if (ctx->nhost_ptrs == ctx->cap_host_ptrs) {
     const size_t cap = ctx->cap_host_ptrs ? 2 * ctx->cap_host_ptrs : 32;
     mupc__host_ptr *grown = realloc(ctx->host_ptrs, cap * sizeof *grown);
@@ -128,6 +124,37 @@ static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
     ctx->host_ptrs = grown;
     ctx->cap_host_ptrs = cap;
   }
+  *out = &ctx->host_ptrs[ctx->nhost_ptrs++];
+  **out = (mupc__host_ptr){buf, NULL, 0};
+  return MUPC_OK;
+}
+
+int mupc__gemm_note_buffer(mupc_ctx *ctx, cl_mem buf, size_t bytes) {
+  mupc__host_ptr *e = NULL;
+  MUPC__TRY(entry(ctx, buf, &e));
+  e->bytes = bytes;
+  return MUPC_OK;
+}
+
+int mupc__buffer_bytes(mupc_ctx *ctx, cl_mem buf, size_t *bytes) {
+  mupc__host_ptr *e = NULL;
+  MUPC__TRY(entry(ctx, buf, &e));
+  if (!e->bytes) {
+    /* A buffer the context did not allocate: asked once. */
+    const cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof e->bytes, &e->bytes, NULL);
+    if (err != CL_SUCCESS)
+      return mupc__fail(err, "%s: the size of a buffer: %s", ctx->info.name, mupc_strerror(err));
+  }
+  *bytes = e->bytes;
+  return MUPC_OK;
+}
+
+/* The address the device sees for buf: from the table, or probed now
+ * (which waits for the queue, once per buffer). */
+static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
+  mupc__host_ptr *e = NULL;
+  MUPC__TRY(entry(ctx, buf, &e));
+  if (e->ptr) return *out = e->ptr, MUPC_OK;
   float *addr = NULL;
   probe_args args = {{.mem = buf}, &addr};
   const void *loc = &args.buf;
@@ -140,8 +167,7 @@ static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
   if (!addr)
     return mupc__fail(MUPC_EGEMM, "%s: the driver gave a native kernel no buffer address",
                       ctx->info.name);
-  ctx->host_ptrs[ctx->nhost_ptrs++] = (mupc__host_ptr){buf, addr};
-  *out = addr;
+  *out = e->ptr = addr;
   return MUPC_OK;
 }
 
@@ -241,8 +267,10 @@ static int call_mapped(mupc_ctx *ctx, mupc__host_fn fn, const void *arg, const b
   int mapped = 0;
   for (; mapped < set->n && err == CL_SUCCESS; mapped++) {
     size_t bytes = 0;
-    err = clGetMemObjectInfo(set->list[mapped], CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
-    if (err != CL_SUCCESS) break;
+    if (mupc__buffer_bytes(ctx, set->list[mapped], &bytes)) {
+      err = CL_OUT_OF_HOST_MEMORY; /* the only way a known buffer's size fails */
+      break;
+    }
     base[mapped] = clEnqueueMapBuffer(q, set->list[mapped], mapped == set->n - 1 ? CL_TRUE : CL_FALSE,
                                       CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
     if (err != CL_SUCCESS) break;

@@ -31,13 +31,13 @@ static int readout_pred(mupc_net *net) {
 
 static int output_error(mupc_net *net) {
   const mupc_net_params *p = &net->p;
-  cl_kernel k = net->k.out_error;
+  mupc__kernel *k = &net->k.out_error;
   const int B = p->batch;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->predl), MUPC__MEM(net->y), MUPC__MEM(net->el),
                        MUPC__MEM(net->loss), MUPC__INT(B), MUPC__INT(p->output_dim),
                        MUPC__FLOAT(net->plan.layer[p->depth - 1].scale),
                        MUPC__INT(p->loss == MUPC_LOSS_CE)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)B);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)B);
 }
 
 /* Feedforward through the readout prediction: f1, z, a for every hidden
@@ -56,11 +56,11 @@ int mupc__forward(mupc_net *net) {
   MUPC__TRY(mupc__weights_transposed(net));
   MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, 0, 1));
   const int ibn = (int)bn;
-  MUPC__TRY(MUPC__ARGS(net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
+  MUPC__TRY(MUPC__ARGS(&net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
                        MUPC__INT(ibn)));
-  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.ff_first, bn));
+  MUPC__TRY(mupc__launch(net->ctx, &net->count, net->k.ff_first.k, bn));
   /* The hidden weights W_2 … W_{L-1} share one scale and skip, layer 1's. */
-  cl_kernel k = net->k.ff_hidden;
+  mupc__kernel *k = &net->k.ff_hidden;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->pred)));
   MUPC__TRY(MUPC__ARGS(k, 5, MUPC__INT(ibn), MUPC__FLOAT(pl->layer[1].scale),
                        MUPC__FLOAT(pl->layer[1].skip)));
@@ -68,7 +68,7 @@ int mupc__forward(mupc_net *net) {
     MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, j, j + 1));
     MUPC__TRY(MUPC__ARGS(k, 3, MUPC__INT((int)pl->layer[j].out_off),
                          MUPC__INT((int)pl->layer[j - 1].out_off)));
-    MUPC__TRY(mupc__launch(net->ctx, &net->count, k, bn));
+    MUPC__TRY(mupc__launch(net->ctx, &net->count, k->k, bn));
   }
   return readout_pred(net);
 }
@@ -82,12 +82,12 @@ static int errors(mupc_net *net, int lo) {
   if (h0 <= L - 1) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT_DELTA, h0 - 1, L - 1));
   MUPC__TRY(readout_pred(net));
   if (lo <= L - 1) {
-    cl_kernel k = net->k.pc_errors;
+    mupc__kernel *k = &net->k.pc_errors;
     const int count = (L - lo) * bn;
     MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->r), MUPC__MEM(net->d), MUPC__MEM(net->pred),
                          MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(bn),
                          MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip)));
-    MUPC__TRY(mupc__launch(net->ctx, &net->count, k, (size_t)count));
+    MUPC__TRY(mupc__launch(net->ctx, &net->count, k->k, (size_t)count));
   }
   return output_error(net);
 }
@@ -111,7 +111,7 @@ static int update_band(mupc_net *net, int lo, float lr, int optim, int t, int st
   const mupc__aoptim_row *o = &mupc__aoptims[optim ? p->activity_optim : MUPC_AOPTIM_GD];
   const float c1 = o->state ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
   const float c2 = o->state ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
-  cl_kernel k = net->k.at[o->kernel];
+  mupc__kernel *k = &net->k.at[o->kernel];
   MUPC__TRY(MUPC__ARGS(
       k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->a), MUPC__MEM(net->da),
       MUPC__MEM(net->e), MUPC__MEM(net->bp), MUPC__MEM(net->dz), MUPC__MEM(net->zm),
@@ -120,19 +120,19 @@ static int update_band(mupc_net *net, int lo, float lr, int optim, int t, int st
       MUPC__FLOAT(pl->layer[L - 1].scale),
       MUPC__FLOAT(mupc__grad_norm(p)), MUPC__FLOAT(lr), MUPC__INT(store_dz), MUPC__FLOAT(b1),
       MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
-  return mupc__launch(net->ctx, &net->count, k, (size_t)count);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)count);
 }
 
 /* Energies into energy[slot·L … slot·L + L). */
 static int energy_kernel(mupc_net *net, int slot) {
   const mupc_net_params *p = &net->p;
-  cl_kernel k = net->k.layer_energy;
+  mupc__kernel *k = &net->k.layer_energy;
   const int L = p->depth, ibn = (int)net->plan.slot, B = p->batch, out_off = slot * L;
   MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->e), MUPC__MEM(net->loss), MUPC__MEM(net->energy),
                        MUPC__INT(L), MUPC__INT(ibn), MUPC__INT(B), MUPC__FLOAT(1.0f / (float)B),
                        MUPC__INT(out_off)));
   /* One work-group per layer: the launch is L groups, not L items. */
-  return mupc__launch(net->ctx, &net->count, k, (size_t)L * net->ctx->wg);
+  return mupc__launch(net->ctx, &net->count, k->k, (size_t)L * net->ctx->wg);
 }
 
 static int read_energy(mupc_net *net, float *out /* 2L */) {

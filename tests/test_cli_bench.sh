@@ -1,9 +1,11 @@
 #!/bin/sh
 # `mupc bench` and `mupc tune` end to end: the report's fields, flag errors,
 # the tuning cache being written, read and applied, and a broken cache being
-# ignored. Usage: test_cli_bench.sh path/to/mupc
+# ignored; the OpenCL calls per step under the call counter.
+# Usage: test_cli_bench.sh path/to/mupc [path/to/libmupc_clcount.so]
 set -u
-mupc=${1:?usage: test_cli_bench.sh path/to/mupc}
+mupc=${1:?usage: test_cli_bench.sh path/to/mupc [path/to/libmupc_clcount.so]}
+clcount=${2:-}
 unset MUPC_DEVICE MUPC_NO_TUNE
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +43,7 @@ assert d['seconds_gemm_median'] + d['seconds_kernels_median'] <= 1.05 * d['secon
 assert d['device_bytes'] > 0 and d['device_sgemm_gflops'] > 0
 assert d['config']['depth'] == 5 and d['config']['width'] == 16
 assert d['device']['tuned'] is False
+assert 'api_calls_per_step' not in d  # only under the call counter
 # A CPU device sharing the host's memory runs its GEMMs on the host BLAS,
 # measured in the same run: efficiency is also against the better of the two.
 if d['host_blas']:
@@ -61,6 +64,21 @@ assert d['efficiency_vs_best_gemm'] <= d['efficiency'] + 1e-12
     grep -q '^gemm        host (.*thread' "$tmp/out" &&
     grep -q '^efficiency  .* against CLBlast, .* against the best GEMM' "$tmp/out" ||
     fail "$dev: bench text report"
+  # Under the call counter (tools/clcount.c): after the warm-up the step's
+  # own path creates nothing, asks the driver nothing and sets only the
+  # kernel arguments whose values changed.
+  if [ -n "$clcount" ]; then
+    # shellcheck disable=SC2086
+    run env LD_PRELOAD="$clcount" "$mupc" bench --device "$dev" $small --json
+    [ "$rc" -eq 0 ] && json "
+api = d['api_calls_per_step']
+assert api.get('clEnqueueNDRangeKernel', 0) > 0, api
+banned = [f for f in api if f.startswith(('clCreate', 'clGet', 'clBuild', 'clRelease'))]
+assert not banned, banned
+assert api.get('clSetKernelArg', 0) <= api['clEnqueueNDRangeKernel'], api
+assert d['api_seconds_per_step'] >= 0 and d['api_wait_seconds_per_step'] >= 0
+" || fail "$dev: api_calls_per_step under the call counter"
+  fi
   # --gemm forces CLBlast; the host BLAS is still measured for the yardstick.
   # shellcheck disable=SC2086
   run "$mupc" bench --device "$dev" $small --gemm clblast --json

@@ -168,21 +168,21 @@ static void kernel_args(mupc_ctx *ctx) {
   cl_program prog = NULL;
   assert_int_equal(mupc__program_from_source(ctx, good_source, "-DOFFSET=1.0f", &prog), MUPC_OK);
   cl_int err;
-  cl_kernel k = clCreateKernel(prog, "axpb", &err);
+  mupc__kernel k = {.k = clCreateKernel(prog, "axpb", &err)};
   assert_int_equal(err, CL_SUCCESS);
   cl_mem x = NULL;
   assert_int_equal(mupc__buffer_alloc(ctx, 16 * sizeof(float), &x), MUPC_OK);
-  assert_int_equal(MUPC__ARGS(k, 0, MUPC__MEM(x), MUPC__MEM(x), MUPC__FLOAT(3.0f)), MUPC_OK);
-  assert_int_equal(MUPC__ARGS(k, 2, MUPC__FLOAT(2.0f)), MUPC_OK);
+  assert_int_equal(MUPC__ARGS(&k, 0, MUPC__MEM(x), MUPC__MEM(x), MUPC__FLOAT(3.0f)), MUPC_OK);
+  assert_int_equal(MUPC__ARGS(&k, 2, MUPC__FLOAT(2.0f)), MUPC_OK);
   /* axpb has three arguments: index 3 does not exist. */
-  assert_int_equal(MUPC__ARGS(k, 2, MUPC__FLOAT(2.0f), MUPC__FLOAT(1.0f)), CL_INVALID_ARG_INDEX);
+  assert_int_equal(MUPC__ARGS(&k, 2, MUPC__FLOAT(2.0f), MUPC__FLOAT(1.0f)), CL_INVALID_ARG_INDEX);
   assert_non_null(strstr(mupc_errmsg(), "clSetKernelArg(axpb, argument 3)"));
   assert_null(strchr(mupc_errmsg(), '\n'));
   /* A buffer handle where a float goes: the sizes differ. */
-  assert_int_equal(MUPC__ARGS(k, 1, MUPC__MEM(x), MUPC__MEM(x)), CL_INVALID_ARG_SIZE);
+  assert_int_equal(MUPC__ARGS(&k, 1, MUPC__MEM(x), MUPC__MEM(x)), CL_INVALID_ARG_SIZE);
   assert_non_null(strstr(mupc_errmsg(), "clSetKernelArg(axpb, argument 2)"));
   mupc__buffer_free(ctx, &x, 16 * sizeof(float));
-  clReleaseKernel(k);
+  clReleaseKernel(k.k);
 }
 
 static void test_kernel_args(void **state) {

@@ -85,6 +85,13 @@ static void print_text(const mupc_ctx *ctx, const mupc_net_params *p, const repo
          "            like-for-like ratio)\n"
          "enqueues    %d per inference step\nmemory      %s on the device\n",
          exec / best, b->enqueues_per_inference_step, mem);
+  if (b->napi > 0) {
+    double total = 0.0;
+    for (int i = 0; i < b->napi; i++) total += b->api[i].calls;
+    printf("opencl      %.0f calls per step, %.2f ms of host time in them (%.2f ms more waiting):\n",
+           total, 1e3 * b->api_seconds, 1e3 * b->api_wait_seconds);
+    for (int i = 0; i < b->napi; i++) printf("              %-26s %.1f\n", b->api[i].name, b->api[i].calls);
+  }
   if (r->ranks == 1) return;
   const int share = r->batch / r->ranks;
   printf("mpi         %d ranks, %d of the global batch %d each (the rows above are rank 0's)\n",
@@ -152,6 +159,14 @@ static void print_json(const mupc_ctx *ctx, const mupc_net_params *p, const repo
   json_object_object_add(dev, "driver", json_object_new_string(d->driver_version));
   json_object_object_add(dev, "tuned", json_object_new_boolean(mupc_ctx_tuned(ctx)));
   json_object_object_add(o, "device", dev);
+  if (b->napi > 0) { /* only under the call counter (tools/clcount.c) */
+    json_object *api = json_object_new_object();
+    for (int i = 0; i < b->napi; i++)
+      json_object_object_add(api, b->api[i].name, cli_json_double(b->api[i].calls));
+    json_object_object_add(o, "api_calls_per_step", api);
+    json_object_object_add(o, "api_seconds_per_step", cli_json_double(b->api_seconds));
+    json_object_object_add(o, "api_wait_seconds_per_step", cli_json_double(b->api_wait_seconds));
+  }
   if (r->ranks > 1) {
     json_object *mpi = json_object_new_object(), *per = json_object_new_array();
     for (int k = 0; k < r->ranks; k++)
