@@ -299,6 +299,10 @@ MUPC_API int mupc_ctx_finish(mupc_ctx *ctx);
 /* ---- GEMM providers ------------------------------------------------------
  * Every GEMM of a context's networks runs through one provider:
  *   CLBLAST  CLBlast's kernels on the device (any device);
+ *   KERNELS  the library's own GEMM kernel (cl/gemm.cl) on the device (any
+ *            device): one kernel object per distinct product, its arguments
+ *            set once, so a repeated product costs one enqueue and no other
+ *            OpenCL call (CLBlast creates and queries a kernel per call);
  *   HOST     the host's CBLAS (OpenBLAS) on the buffers' own memory: only for
  *            CPU devices whose memory is the host's (PoCL, rusticl on
  *            llvmpipe). It is enqueued as a native kernel where the driver
@@ -310,17 +314,23 @@ MUPC_API int mupc_ctx_finish(mupc_ctx *ctx);
  *            below the CPU's own BLAS (README, Performance).
  * The elementwise kernels run on the device with either; the providers
  * differ only in the rounding of the GEMMs. mupc_ctx_init takes the provider
- * from the environment variable MUPC_GEMM (auto, clblast, host) when it is
+ * from the environment variable MUPC_GEMM (auto, clblast, host, kernels) when it is
  * set, else AUTO, and fails with MUPC_EINVAL if it names no provider or one
  * the device cannot use. */
-typedef enum { MUPC_GEMM_AUTO, MUPC_GEMM_CLBLAST, MUPC_GEMM_HOST, MUPC_GEMM_COUNT } mupc_gemm;
-MUPC_API const char *mupc_gemm_name(mupc_gemm g); /* "auto", "clblast", "host" */
+typedef enum {
+  MUPC_GEMM_AUTO,
+  MUPC_GEMM_CLBLAST,
+  MUPC_GEMM_HOST,
+  MUPC_GEMM_KERNELS,
+  MUPC_GEMM_COUNT
+} mupc_gemm;
+MUPC_API const char *mupc_gemm_name(mupc_gemm g); /* "auto", "clblast", "host", "kernels" */
 MUPC_API int mupc_gemm_from_name(const char *s);  /* -1 for an unknown name */
 /* Chooses the provider of every GEMM enqueued on ctx from now on (it may
  * change between steps: both work on the same buffers, in queue order).
  * MUPC_EINVAL, and no change, if HOST is asked for where it cannot run. */
 MUPC_API int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g);
-/* The provider in use: MUPC_GEMM_CLBLAST or MUPC_GEMM_HOST, never AUTO. */
+/* The provider in use: CLBLAST, HOST or KERNELS, never AUTO. */
 MUPC_API mupc_gemm mupc_ctx_gemm(const mupc_ctx *ctx);
 /* Whether HOST can run on this context's device. */
 MUPC_API int mupc_ctx_host_gemm_ok(const mupc_ctx *ctx);

@@ -353,13 +353,13 @@ int mupc_ctx_init_nth(mupc_ctx **out, const char *spec, int index) {
 
 void mupc_ctx_free(mupc_ctx *ctx) {
   if (!ctx) return;
+  mupc__gemm_ctx_free(ctx); /* its kernels before their programs */
   for (size_t i = 0; i < ctx->nprograms; i++) {
     clReleaseProgram(ctx->programs[i].program);
     free(ctx->programs[i].key);
   }
   free(ctx->programs);
   free(ctx->build_log);
-  free(ctx->host_ptrs);
   free(ctx->prof_events);
   free(ctx->prof_kind);
   if (ctx->queue) {

@@ -26,7 +26,7 @@ static const char *const loss_names[MUPC_LOSS_COUNT] = {"mse", "ce"};
 static const char *const optim_names[MUPC_OPTIM_COUNT] = {"adam", "sgd"};
 static const char *const algo_names[MUPC_ALGO_COUNT] = {"pc", "bp"};
 static const char *const rng_names[MUPC_RNG_COUNT] = {"philox4x32-10", "splitmix64"};
-static const char *const gemm_names[MUPC_GEMM_COUNT] = {"auto", "clblast", "host"};
+static const char *const gemm_names[MUPC_GEMM_COUNT] = {"auto", "clblast", "host", "kernels"};
 
 static const char *name_of(const char *const *names, int n, int v) {
   return (v >= 0 && v < n) ? names[v] : "?";

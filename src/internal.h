@@ -146,6 +146,8 @@ struct mupc_ctx {
   size_t wg;              /* work-group size of the elementwise kernels */
   mupc__host_ptr *host_ptrs; /* learnt buffer addresses, for native kernels */
   size_t nhost_ptrs, cap_host_ptrs;
+  struct mupc__product *products; /* the KERNELS provider's kernel objects (provider.c) */
+  size_t nproducts, cap_products;
   atomic_int host_fault; /* a native-kernel GEMM found unexpected addresses */
   /* profile.c: while profiling, the events of the enqueues and their kinds */
   int profiling;
@@ -228,8 +230,8 @@ typedef struct mupc__gemm_args {
   cl_mem c;
   size_t c_off, ldc, c_stride, batch;
 } mupc__gemm_args;
-/* On the given provider (CLBLAST or HOST; ctx->gemm for the context's),
- * counted in count. */
+/* On the given provider (CLBLAST, HOST or KERNELS; ctx->gemm for the
+ * context's), counted in count. */
 int mupc__gemm_run(mupc_ctx *ctx, mupc__counters *count, mupc_gemm provider,
                    const mupc__gemm_args *g);
 
@@ -266,6 +268,18 @@ int mupc__kernel_args(mupc__kernel *k, cl_uint first, const mupc__arg *args, siz
 int mupc__launch(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, size_t n);
 /* Zeroes floats [off, off + n) of buf. */
 int mupc__fill_zero(mupc_ctx *ctx, mupc__counters *count, cl_mem buf, size_t off, size_t n);
+
+/* The KERNELS provider's kernel object for product g (provider.c): made
+ * with every argument set at its first call, reused after; tile is the
+ * work-group side it was built for. mupc__gemm_ctx_free releases them
+ * (and the rest of the provider's state) with the context. */
+typedef struct mupc__product {
+  mupc__gemm_args g;
+  mupc__kernel k;
+} mupc__product;
+int mupc__gemm_product(mupc_ctx *ctx, const mupc__gemm_args *g, cl_kernel *k, int *tile);
+void mupc__gemm_ctx_free(mupc_ctx *ctx);
+
 
 /* Returns the status of expr from the calling function when it fails. */
 #define MUPC__TRY(expr)                                                        \

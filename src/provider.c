@@ -20,6 +20,7 @@
 #include "internal.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ static const char *host_refusal(const mupc_ctx *ctx) {
 
 int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g) {
   if ((int)g < 0 || g >= MUPC_GEMM_COUNT)
-    return mupc__fail(MUPC_EINVAL, "GEMM provider %d: expected auto, clblast or host", (int)g);
+    return mupc__fail(MUPC_EINVAL, "GEMM provider %d: expected auto, clblast, host or kernels",
+                      (int)g);
   if (g == MUPC_GEMM_AUTO) g = host_refusal(ctx) ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
   const char *why = g == MUPC_GEMM_HOST ? host_refusal(ctx) : NULL;
   if (why)
@@ -74,8 +76,8 @@ int mupc__gemm_ctx_init(mupc_ctx *ctx) {
   const char *env = getenv("MUPC_GEMM");
   int g = MUPC_GEMM_AUTO;
   if (env && *env && (g = mupc_gemm_from_name(env)) < 0)
-    return mupc__fail(MUPC_EINVAL, "MUPC_GEMM: '%s' is not a GEMM provider (auto, clblast, host)",
-                      env);
+    return mupc__fail(MUPC_EINVAL,
+                      "MUPC_GEMM: '%s' is not a GEMM provider (auto, clblast, host, kernels)", env);
   const int rc = mupc_ctx_set_gemm(ctx, (mupc_gemm)g);
   if (rc && env && *env) return mupc__fail(rc, "MUPC_GEMM=%s: %s", env, mupc_errmsg());
   return rc;
@@ -113,17 +115,26 @@ static void CL_CALLBACK probe_fn(void *p) {
   *a->out = a->buf.ptr;
 }
 
+/* Room for one more item in an array of n items of `size` bytes (*cap of
+ * them allocated; a first allocation of 32), which *items may move to. */
+static int room(void **items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return MUPC_OK;
+  const size_t more = *cap ? 2 * *cap : 32;
+  void *grown = realloc(*items, more * size);
+  if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  *items = grown;
+  *cap = more;
+  return MUPC_OK;
+}
+
 /* The table's entry for buf, added (size and address unknown) if absent. */
 static int entry(mupc_ctx *ctx, cl_mem buf, mupc__host_ptr **out) {
   for (size_t i = 0; i < ctx->nhost_ptrs; i++)
     if (ctx->host_ptrs[i].mem == buf) return *out = &ctx->host_ptrs[i], MUPC_OK;
-  if (ctx->nhost_ptrs == ctx->cap_host_ptrs) {
-    const size_t cap = ctx->cap_host_ptrs ? 2 * ctx->cap_host_ptrs : 32;
-    mupc__host_ptr *grown = realloc(ctx->host_ptrs, cap * sizeof *grown);
-    if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-    ctx->host_ptrs = grown;
-    ctx->cap_host_ptrs = cap;
-  }
+  void *items = ctx->host_ptrs;
+  const int rc = room(&items, &ctx->cap_host_ptrs, ctx->nhost_ptrs, sizeof *ctx->host_ptrs);
+  ctx->host_ptrs = items;
+  if (rc) return rc;
   *out = &ctx->host_ptrs[ctx->nhost_ptrs++];
   **out = (mupc__host_ptr){buf, NULL, 0};
   return MUPC_OK;
@@ -171,9 +182,87 @@ static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
   return MUPC_OK;
 }
 
+/* ---- the kernels provider's products ----
+ * One kernel object of cl/gemm.cl per distinct product (its arguments, the
+ * buffers included), made at its first call with every argument set, so a
+ * product the step repeats is one enqueue. A released buffer takes its
+ * products with it (its handle may come back as another buffer). */
+
+/* Work-group side of the GEMM kernel: 16 x 16 where the device allows it. */
+static int gemm_tile(const mupc_ctx *ctx) {
+  int t = 16;
+  while (t > 1 && (size_t)t * t > ctx->info.max_work_group_size) t /= 2;
+  return t;
+}
+
+static int same_product(const mupc__gemm_args *x, const mupc__gemm_args *y) {
+  return x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->m == y->m && x->n == y->n &&
+         x->k == y->k && x->alpha == y->alpha && x->beta == y->beta && x->a == y->a &&
+         x->a_off == y->a_off && x->lda == y->lda && x->a_stride == y->a_stride && x->b == y->b &&
+         x->b_off == y->b_off && x->ldb == y->ldb && x->b_stride == y->b_stride &&
+         x->c == y->c && x->c_off == y->c_off && x->ldc == y->ldc && x->c_stride == y->c_stride &&
+         x->batch == y->batch;
+}
+
+/* A new kernel object for g, every argument set. */
+static int make_product(mupc_ctx *ctx, const mupc__gemm_args *g, mupc__kernel *k) {
+  static const char *const files[] = {"gemm.cl"};
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DGEMM_TILE=%d", gemm_tile(ctx));
+  cl_program prog;
+  MUPC__TRY(mupc__program_get(ctx, files, 1, opts, &prog));
+  cl_int err;
+  *k = (mupc__kernel){.k = clCreateKernel(prog, "sgemm", &err)};
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "clCreateKernel(sgemm): %s", mupc_strerror(err));
+  const int rc = MUPC__ARGS(
+      k, 0, MUPC__INT((int)g->m), MUPC__INT((int)g->n), MUPC__INT((int)g->k),
+      MUPC__FLOAT(g->alpha), MUPC__MEM(g->a), MUPC__INT((int)g->a_off), MUPC__INT((int)g->lda),
+      MUPC__INT((int)g->a_stride), MUPC__INT(g->trans_a), MUPC__MEM(g->b),
+      MUPC__INT((int)g->b_off), MUPC__INT((int)g->ldb), MUPC__INT((int)g->b_stride),
+      MUPC__INT(g->trans_b), MUPC__FLOAT(g->beta), MUPC__MEM(g->c), MUPC__INT((int)g->c_off),
+      MUPC__INT((int)g->ldc), MUPC__INT((int)g->c_stride));
+  if (rc) clReleaseKernel(k->k);
+  return rc;
+}
+
+int mupc__gemm_product(mupc_ctx *ctx, const mupc__gemm_args *g, cl_kernel *k, int *tile) {
+  *tile = gemm_tile(ctx);
+  for (size_t i = 0; i < ctx->nproducts; i++)
+    if (same_product(&ctx->products[i].g, g)) return *k = ctx->products[i].k.k, MUPC_OK;
+  void *items = ctx->products;
+  const int rc = room(&items, &ctx->cap_products, ctx->nproducts, sizeof *ctx->products);
+  ctx->products = items;
+  if (rc) return rc;
+  mupc__product *p = &ctx->products[ctx->nproducts];
+  p->g = *g;
+  MUPC__TRY(make_product(ctx, g, &p->k));
+  ctx->nproducts++;
+  *k = p->k.k;
+  return MUPC_OK;
+}
+
+void mupc__gemm_ctx_free(mupc_ctx *ctx) {
+  for (size_t i = 0; i < ctx->nproducts; i++) clReleaseKernel(ctx->products[i].k.k);
+  free(ctx->products);
+  ctx->products = NULL;
+  ctx->nproducts = ctx->cap_products = 0;
+  free(ctx->host_ptrs);
+  ctx->host_ptrs = NULL;
+}
+
 void mupc__gemm_forget_buffer(mupc_ctx *ctx, cl_mem buf) {
   for (size_t i = 0; i < ctx->nhost_ptrs; i++)
     if (ctx->host_ptrs[i].mem == buf) ctx->host_ptrs[i] = ctx->host_ptrs[--ctx->nhost_ptrs];
+  for (size_t i = 0; i < ctx->nproducts;) {
+    const mupc__gemm_args *g = &ctx->products[i].g;
+    if (g->a != buf && g->b != buf && g->c != buf) {
+      i++;
+      continue;
+    }
+    clReleaseKernel(ctx->products[i].k.k);
+    ctx->products[i] = ctx->products[--ctx->nproducts];
+  }
 }
 
 int mupc__gemm_check_fault(mupc_ctx *ctx) {

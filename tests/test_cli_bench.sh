@@ -104,7 +104,7 @@ run "$mupc" bench --warmpu 1
 run "$mupc" help bench
 [ "$rc" -eq 0 ] && grep -q '^usage: mupc bench' "$tmp/out" && grep -q 'exceeds 1 when the wavefront' "$tmp/out" ||
   fail "mupc help bench: want the help, with what efficiency is"
-expect_usage_error 'auto, clblast or host' "$mupc" bench --gemm cublas
+expect_usage_error 'auto, clblast, host or kernels' "$mupc" bench --gemm cublas
 # Provider names, like every enum value, in any case.
 # shellcheck disable=SC2086
 run "$mupc" bench --device pocl $small --gemm CLBlast --json

@@ -63,7 +63,7 @@ for r in rows:
     assert r["error"] is None, r
     assert r["max_rel_weight_diff"] < 1e-5 and r["max_rel_loss_diff"] < 1e-5, r
 PY
-expect_usage_error 'auto, clblast or host' "$mupc" compare --devices pocl@fastest --data "$tmp/data"
+expect_usage_error 'auto, clblast, host or kernels' "$mupc" compare --devices pocl@fastest --data "$tmp/data"
 
 # shellcheck disable=SC2086
 run "$mupc" compare --devices pocl $job --markdown

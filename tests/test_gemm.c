@@ -24,12 +24,15 @@ static const char *specs[4];
 static int nspecs;
 
 /* The ways a GEMM can run on one context. */
-typedef enum { M_CLBLAST, M_NATIVE, M_MAP, M_COUNT } mode;
-static const char *const mode_names[M_COUNT] = {"clblast", "host (native kernel)", "host (map)"};
+typedef enum { M_CLBLAST, M_NATIVE, M_MAP, M_KERNELS, M_COUNT } mode;
+static const char *const mode_names[M_COUNT] = {"clblast", "host (native kernel)", "host (map)",
+                                                "kernels"};
+static const mupc_gemm mode_provider[M_COUNT] = {MUPC_GEMM_CLBLAST, MUPC_GEMM_HOST,
+                                                 MUPC_GEMM_HOST, MUPC_GEMM_KERNELS};
 
 /* Switches ctx to mode m; 0 if the context cannot run it. */
 static int use_mode(mupc_ctx *ctx, mode m) {
-  if (m == M_CLBLAST) return mupc_ctx_set_gemm(ctx, MUPC_GEMM_CLBLAST) == MUPC_OK;
+  if (m == M_CLBLAST || m == M_KERNELS) return mupc_ctx_set_gemm(ctx, mode_provider[m]) == MUPC_OK;
   if (!mupc_ctx_host_gemm_ok(ctx)) return 0;
   assert_int_equal(mupc_ctx_set_gemm(ctx, MUPC_GEMM_HOST), MUPC_OK);
   cl_device_exec_capabilities caps = 0;
@@ -95,7 +98,7 @@ static void run_case(mupc_ctx *ctx, mode md, const gcase *c) {
       .b = c->share ? buf[0] : buf[1], .b_off = base_b + c->b_off, .ldb = c->ldb,
       .b_stride = c->b_stride, .c = mc, .c_off = base_c + c->c_off, .ldc = c->ldc,
       .c_stride = c->c_stride, .batch = c->batch};
-  const mupc_gemm provider = md == M_CLBLAST ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
+  const mupc_gemm provider = mode_provider[md];
   int rc = mupc__gemm_run(ctx, &count, provider, &g);
   if (rc) fail_msg("%s: %s", mode_names[md], mupc_errmsg());
   assert_int_equal(mupc_ctx_finish(ctx), MUPC_OK);
@@ -195,7 +198,7 @@ static void test_queue_order(void **state) {
       mupc__counters count = {0, 0};
       const mupc__gemm_args g = {.m = M, .n = N, .k = K, .alpha = 1.0f, .a = a, .lda = K,
                                  .b = b, .ldb = N, .c = c, .ldc = N, .batch = 1};
-      const mupc_gemm provider = md == M_CLBLAST ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
+      const mupc_gemm provider = mode_provider[md];
       for (int r = 0; r < ROUNDS; r++) {
         const float v = (float)(r + 1);
         assert_int_equal(clEnqueueFillBuffer(ctx->queue, a, &v, sizeof v, 0, M * K * sizeof(float),
@@ -314,6 +317,7 @@ static void test_choice(void **state) {
   assert_string_equal(mupc_gemm_name(MUPC_GEMM_AUTO), "auto");
   assert_string_equal(mupc_gemm_name(MUPC_GEMM_CLBLAST), "clblast");
   assert_string_equal(mupc_gemm_name(MUPC_GEMM_HOST), "host");
+  assert_string_equal(mupc_gemm_name(MUPC_GEMM_KERNELS), "kernels");
   for (int g = 0; g < MUPC_GEMM_COUNT; g++)
     assert_int_equal(mupc_gemm_from_name(mupc_gemm_name((mupc_gemm)g)), g);
   assert_int_equal(mupc_gemm_from_name("cublas"), -1);

@@ -241,6 +241,23 @@ static void test_bp(void **state) {
   }
 }
 
+/* The library's own GEMM kernel (--gemm kernels, cl/gemm.cl) in the
+ * step: tiles at and past the edges, the batched and the single products,
+ * the transposed weight gradient, and backprop's plain products. */
+static void test_own_gemm(void **state) {
+  (void)state;
+  assert_int_equal(mupc_ctx_set_gemm(ctx, MUPC_GEMM_KERNELS), MUPC_OK);
+  mupc_net_params p = tiny(3);
+  p.input_dim = 33;
+  p.width = 20;
+  p.batch = 9;
+  run_config(&p);
+  p = tiny(4);
+  p.algo = MUPC_ALGO_BP;
+  run_config(&p);
+  assert_int_equal(mupc_ctx_set_gemm(ctx, MUPC_GEMM_CLBLAST), MUPC_OK);
+}
+
 static int setup(void **state) {
   (void)state;
   int rc = mupc_ctx_init(&ctx, "oclgrind");
@@ -315,6 +332,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pc_adam_sgd),
       cmocka_unit_test(test_past_one_tile),
       cmocka_unit_test(test_bp),
+      cmocka_unit_test(test_own_gemm),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

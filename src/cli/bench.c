@@ -21,7 +21,7 @@ static const struct option own[] = {
 
 static void help(void) {
   printf("usage: mupc bench [model and optimisation flags] [--steps S] [--warmup W] [--json]\n"
-         "                  [--device SPEC] [--gemm auto|clblast|host]\n\n"
+         "                  [--device SPEC] [--gemm auto|clblast|host|kernels]\n\n"
          "Times training steps on synthetic batches of the configured shape (fixed seed, no\n"
          "dataset needed) and reports the median, min and max seconds per step, the split\n"
          "between feedforward (timed on its own), inference with the weight gradients, and\n"

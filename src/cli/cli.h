@@ -83,7 +83,7 @@ typedef struct cli_range {
 int cli_parse_float(const char *cmd, const char *flag, const char *text, cli_range range,
                     float *out);
 
-/* --gemm auto|clblast|host: *out is the mupc_gemm, else CLI_EXIT_USAGE
+/* --gemm auto|clblast|host|kernels: *out is the mupc_gemm, else CLI_EXIT_USAGE
  * naming the choices. */
 int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out);
 /* A context on the device spec selects (NULL: MUPC_DEVICE or the default)
@@ -96,7 +96,8 @@ int cli_ctx_init(const char *cmd, const char *spec, int gemm, int nth, mupc_ctx 
 void cli_gemm_describe(const mupc_ctx *ctx, char *dst, size_t n);
 #define CLI_GEMM_HELP                                                                    \
   "  --gemm P         GEMM provider: auto (host BLAS on CPU devices, CLBlast elsewhere),\n" \
-  "                   clblast or host (default MUPC_GEMM, then auto)\n"
+  "                   clblast, host or kernels (the library's own; default MUPC_GEMM,\n" \
+  "                   then auto)\n"
 
 /* Seconds on a monotonic clock, for timing. */
 double cli_seconds(void);

@@ -192,7 +192,7 @@ double cli_seconds(void) {
 int cli_parse_gemm(const char *cmd, const char *flag, const char *text, int *out) {
   const int g = mupc_gemm_from_name(text);
   if (g < 0)
-    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected auto, clblast or host, got '%s'", flag,
+    return cli_error(CLI_EXIT_USAGE, cmd, "%s: expected auto, clblast, host or kernels, got '%s'", flag,
                      text);
   *out = g;
   return CLI_EXIT_OK;

@@ -52,7 +52,7 @@ static void help(void) {
         "per-step loss curve. A device that fails gets its row with the error.\n\n"
         "  --devices LIST   'all' (every device of every platform) or comma-separated SPECs\n"
         "                   (P:D, cpu, gpu, or part of a platform/vendor/device name), each\n"
-        "                   with @clblast, @host or @auto to choose its GEMM provider: the\n"
+        "                   with @clblast, @host, @kernels or @auto to choose its GEMM provider: the\n"
         "                   same device may appear twice, e.g. pocl@clblast,pocl@host\n"
         "  --gemm P         GEMM provider of the SPECs without @ (default: MUPC_GEMM, else\n"
         "                   auto: the host BLAS on CPU devices, CLBlast elsewhere)\n"

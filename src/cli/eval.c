@@ -22,7 +22,7 @@ static void help(void) {
         "                 (or .gz) [the data directory recorded in the checkpoint]\n"
         "  --device SPEC  P:D, cpu, gpu, or part of a platform/vendor/device name\n"
         "                 [MUPC_DEVICE, else the first GPU, else the first CPU]\n"
-        "  --gemm P       GEMM provider: auto, clblast or host [MUPC_GEMM, else auto: the\n"
+        "  --gemm P       GEMM provider: auto, clblast, host or kernels [MUPC_GEMM, else auto: the\n"
         "                 host BLAS on CPU devices, CLBlast elsewhere]\n"
         "  --batch B      samples per prediction pass [the checkpoint's batch]\n"
         "  --json         one JSON object instead of the line of text\n"
