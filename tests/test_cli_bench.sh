@@ -78,6 +78,17 @@ assert not banned, banned
 assert api.get('clSetKernelArg', 0) <= api['clEnqueueNDRangeKernel'], api
 assert d['api_seconds_per_step'] >= 0 and d['api_wait_seconds_per_step'] >= 0
 " || fail "$dev: api_calls_per_step under the call counter"
+    # The library's own GEMM kernel likewise: its kernel objects are made
+    # at their first product, during the warm-up.
+    # shellcheck disable=SC2086
+    run env LD_PRELOAD="$clcount" "$mupc" bench --device "$dev" $small --gemm kernels --json
+    [ "$rc" -eq 0 ] && json "
+api = d['api_calls_per_step']
+assert d['gemm_provider'] == 'kernels', d['gemm_provider']
+banned = [f for f in api if f.startswith(('clCreate', 'clGet', 'clBuild', 'clRelease'))]
+assert not banned, banned
+assert api.get('clSetKernelArg', 0) < api['clEnqueueNDRangeKernel'], api
+" || fail "$dev: --gemm kernels: api_calls_per_step"
   fi
   # --gemm forces CLBlast; the host BLAS is still measured for the yardstick.
   # shellcheck disable=SC2086
