@@ -310,8 +310,13 @@ MUPC_API int mupc_ctx_finish(mupc_ctx *ctx);
  *            inference loop; elsewhere the host maps the operands (waiting
  *            for the queue), multiplies, and unmaps them.
  *   AUTO     HOST on such CPU devices when the library was built with a host
- *            BLAS, CLBLAST everywhere else: on CPUs CLBlast's kernels run far
- *            below the CPU's own BLAS (README, Performance).
+ *            BLAS: on CPUs CLBlast's kernels run far below the CPU's own BLAS
+ *            (README, Performance). Elsewhere each network, when it is made,
+ *            times its own GEMMs with CLBLAST and with KERNELS (calls and
+ *            arithmetic together) and the context keeps the faster; the
+ *            choice is stored per device and shape in the tuning cache
+ *            (mupc_tune_cache_path) and read from it next time (not under
+ *            MUPC_NO_TUNE).
  * The elementwise kernels run on the device with either; the providers
  * differ only in the rounding of the GEMMs. mupc_ctx_init takes the provider
  * from the environment variable MUPC_GEMM (auto, clblast, host, kernels) when it is

@@ -139,7 +139,8 @@ struct mupc_ctx {
   size_t nprograms;
   uint64_t device_bytes;
   int tuned; /* cached CLBlast parameters applied */
-  mupc_gemm gemm;       /* the provider in use: CLBLAST or HOST */
+  mupc_gemm gemm;       /* the provider in use: CLBLAST, HOST or KERNELS */
+  int gemm_auto;        /* AUTO off the host: each net measures CLBLAST against KERNELS */
   int host_gemm_ok;     /* a CPU device sharing the host's memory, and a host BLAS */
   int host_native;      /* HOST GEMMs go in as native kernels (else map/unmap) */
   cl_mem_flags mem_flags; /* of every buffer (ALLOC_HOST_PTR where HOST may run) */

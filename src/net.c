@@ -2,6 +2,7 @@
  * DESIGN §5, host-seeded init, and host access to device tensors (with
  * what a host write of activities must recompute). */
 #include "net.h"
+#include "tune/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,69 @@ static int upload_init_weights(mupc_net *net) {
   return rc;
 }
 
+int mupc__net_passes(const mupc_net *net, mupc__gemm_args **out, size_t *count) {
+  const mupc__plan *pl = &net->plan;
+  mupc__gemm_args *g = malloc(3 * (size_t)pl->nrun * sizeof *g);
+  if (!g) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  size_t n = 0;
+  for (int r = 0; r < pl->nrun; r++) {
+    const mupc__run run = pl->run[r];
+    mupc__pass_gemm(net, MUPC__PASS_PREDICT, run.j0, run.j1, &g[n++]);
+    if (run.j0 > 0) mupc__pass_gemm(net, MUPC__PASS_BACK, run.j0, run.j1, &g[n++]);
+    mupc__pass_gemm(net, MUPC__PASS_WGRAD, run.j0, run.j1, &g[n++]);
+  }
+  *out = g;
+  *count = n;
+  return MUPC_OK;
+}
+
+/* ---- AUTO off the host: CLBlast or the library's kernels ----
+ * Where the host provider cannot run (GPUs), AUTO measures this net's
+ * GEMM passes with both and keeps the faster, wall clock and host time
+ * together (on a GPU the OpenCL calls around a product can cost more than
+ * the product): once per device and shape, then from the tuning cache. */
+
+static double time_passes(mupc_net *net, mupc_gemm g, const mupc__gemm_args *pass, size_t n,
+                          int *rc) {
+  mupc__counters scratch = {0, 0}; /* not the net's: no step made these */
+  const double t0 = mupc__seconds();
+  for (size_t i = 0; i < n && !*rc; i++) *rc = mupc__gemm_run(net->ctx, &scratch, g, &pass[i]);
+  if (!*rc) *rc = mupc_ctx_finish(net->ctx);
+  return mupc__seconds() - t0;
+}
+
+static int choose_gemm(mupc_net *net) {
+  mupc_ctx *ctx = net->ctx;
+  if (!ctx->gemm_auto) return MUPC_OK;
+  const mupc_net_params *p = &net->p;
+  char shape[128];
+  snprintf(shape, sizeof shape, "B=%d D=%d N=%d C=%d L=%d", p->batch, p->input_dim, p->width,
+           p->output_dim, p->depth);
+  mupc_gemm g;
+  if (mupc__gemm_choice_load(ctx, shape, &g)) return ctx->gemm = g, MUPC_OK;
+  mupc__gemm_args *pass;
+  size_t n;
+  MUPC__TRY(mupc__net_passes(net, &pass, &n));
+  const mupc_gemm both[2] = {MUPC_GEMM_CLBLAST, MUPC_GEMM_KERNELS};
+  double best[2] = {1e300, 1e300};
+  int rc = MUPC_OK;
+  /* A first round builds the kernels; then the best of three, alternating. */
+  for (int r = 0; r < 4 && !rc; r++)
+    for (int i = 0; i < 2 && !rc; i++) {
+      const int which = r % 2 ? 1 - i : i;
+      const double t = time_passes(net, both[which], pass, n, &rc);
+      if (r > 0 && t < best[which]) best[which] = t;
+    }
+  free(pass);
+  if (rc) return rc;
+  ctx->gemm = best[1] < best[0] ? MUPC_GEMM_KERNELS : MUPC_GEMM_CLBLAST;
+  /* The choice stands without the cache: a cache that cannot be written
+   * costs the next net a measurement, not this one its creation. */
+  (void)mupc__gemm_choice_save(ctx, shape, ctx->gemm, best[0], best[1]);
+  mupc__clear_errmsg();
+  return MUPC_OK;
+}
+
 int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
   int rc = mupc_net_params_check(p);
   if (rc) return rc;
@@ -118,6 +182,7 @@ int mupc_net_init(mupc_net **out, mupc_ctx *ctx, const mupc_net_params *p) {
     rc = mupc__buffer_alloc(ctx, specs[i].floats * sizeof(float), specs[i].buf);
   if (rc == MUPC_OK) rc = make_kernels(net);
   if (rc == MUPC_OK) rc = upload_init_weights(net);
+  if (rc == MUPC_OK) rc = choose_gemm(net);
   if (rc) goto ERROR;
   *out = net;
   return MUPC_OK;

@@ -79,6 +79,12 @@ struct mupc_net {
 };
 
 /* ---- net.c ---- */
+/* The step's GEMMs, one full pass of each kind over every run of the
+ * plan: the predictions, the back-projections (every layer above the
+ * first) and the weight gradients, on the network's own buffers (their
+ * contents are overwritten: for measurements outside training). *g is
+ * malloc'd. */
+int mupc__net_passes(const mupc_net *net, mupc__gemm_args **g, size_t *count);
 /* Runs that pass of the layer plan over layers [j0, j1) on the context's
  * provider, counted in the net's counters. */
 int mupc__run_pass(mupc_net *net, mupc__pass pass, int j0, int j1);

@@ -38,12 +38,16 @@ int mupc_ctx_set_gemm(mupc_ctx *ctx, mupc_gemm g) {
   if ((int)g < 0 || g >= MUPC_GEMM_COUNT)
     return mupc__fail(MUPC_EINVAL, "GEMM provider %d: expected auto, clblast, host or kernels",
                       (int)g);
-  if (g == MUPC_GEMM_AUTO) g = host_refusal(ctx) ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
+  /* AUTO: the host where it runs; elsewhere CLBlast until a network's
+   * shapes are measured (net.c chooses between CLBlast and KERNELS). */
+  const int automatic = g == MUPC_GEMM_AUTO;
+  if (automatic) g = host_refusal(ctx) ? MUPC_GEMM_CLBLAST : MUPC_GEMM_HOST;
   const char *why = g == MUPC_GEMM_HOST ? host_refusal(ctx) : NULL;
   if (why)
     return mupc__fail(MUPC_EINVAL, "%s: GEMM provider host: %s (this is a %s device)",
                       ctx->info.name, why, ctx->info.type);
   ctx->gemm = g;
+  ctx->gemm_auto = automatic && g != MUPC_GEMM_HOST;
   return MUPC_OK;
 }
 

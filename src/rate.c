@@ -19,26 +19,6 @@ double mupc_net_dense_flops_per_step(const mupc_net_params *p) {
   return pass * passes;
 }
 
-/* The step's GEMMs, one full pass of each kind over every run of the
- * plan: the predictions, the back-projections (every layer above the
- * first) and the weight gradients, on the network's own buffers. Their
- * contents are overwritten; callers run this outside training. */
-static int gemm_passes(const mupc_net *net, mupc__gemm_args **out, size_t *count) {
-  const mupc__plan *pl = &net->plan;
-  mupc__gemm_args *g = malloc(3 * (size_t)pl->nrun * sizeof *g);
-  if (!g) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-  size_t n = 0;
-  for (int r = 0; r < pl->nrun; r++) {
-    const mupc__run run = pl->run[r];
-    mupc__pass_gemm(net, MUPC__PASS_PREDICT, run.j0, run.j1, &g[n++]);
-    if (run.j0 > 0) mupc__pass_gemm(net, MUPC__PASS_BACK, run.j0, run.j1, &g[n++]);
-    mupc__pass_gemm(net, MUPC__PASS_WGRAD, run.j0, run.j1, &g[n++]);
-  }
-  *out = g;
-  *count = n;
-  return MUPC_OK;
-}
-
 static uint64_t passes_flops(const mupc__gemm_args *g, size_t n) {
   uint64_t f = 0;
   for (size_t i = 0; i < n; i++) f += 2 * (uint64_t)g[i].m * g[i].n * g[i].k * g[i].batch;
@@ -55,7 +35,7 @@ int mupc_net_sgemm_rate(mupc_net *net, int reps, double *gflops) {
   if (reps < 1) return mupc__fail(MUPC_EINVAL, "reps must be >= 1");
   mupc__gemm_args *g;
   size_t n;
-  MUPC__TRY(gemm_passes(net, &g, &n));
+  MUPC__TRY(mupc__net_passes(net, &g, &n));
   /* CLBlast whatever the context uses: this is the device's own rate, and
    * mupc tune's yardstick. */
   int rc = run_passes(net, MUPC_GEMM_CLBLAST, g, n); /* warm-up: kernels compile here */
@@ -104,7 +84,7 @@ int mupc_net_host_sgemm_rate(const mupc_net *net, int reps, double *gflops) {
     return mupc__fail(MUPC_EINVAL, "this libmupc was built without a host BLAS (-Dhost_blas)");
   mupc__gemm_args *g;
   size_t n;
-  MUPC__TRY(gemm_passes(net, &g, &n));
+  MUPC__TRY(mupc__net_passes(net, &g, &n));
   host_operands h = {.n = 0};
   float **ptr = malloc(3 * n * sizeof *ptr);
   int rc = ptr ? MUPC_OK : mupc__fail(MUPC_ENOMEM, "out of host memory");

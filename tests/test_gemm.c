@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mupc.h"
 #include "internal.h" /* mupc__gemm_run and the context's fields */
@@ -310,6 +311,79 @@ static void test_native_fault(void **state) {
   if (!found) skip();
 }
 
+/* ---- AUTO where the host cannot run: measured, then cached ---- */
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  static char text[65536];
+  const size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  return text;
+}
+
+/* A net made on ctx under AUTO: the provider it left ctx with. */
+static mupc_gemm auto_net(mupc_ctx *ctx) {
+  assert_int_equal(mupc_ctx_set_gemm(ctx, MUPC_GEMM_AUTO), MUPC_OK);
+  mupc_net_params p = mupc_net_default_params();
+  p.depth = 4, p.width = 16, p.batch = 8, p.input_dim = 12, p.output_dim = 3;
+  mupc_net *net = NULL;
+  assert_int_equal(mupc_net_init(&net, ctx, &p), MUPC_OK);
+  const mupc_gemm g = mupc_ctx_gemm(ctx);
+  mupc_net_free(net);
+  return g;
+}
+
+static void test_auto_measured(void **state) {
+  (void)state;
+  if (nspecs == 0) skip();
+  char dir[] = "/tmp/mupc_auto_XXXXXX", path[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/tune.json", dir);
+  assert_int_equal(setenv("MUPC_TUNE_CACHE", path, 1), 0);
+  unsetenv("MUPC_NO_TUNE");
+  mupc_ctx *ctx = NULL;
+  assert_int_equal(mupc_ctx_init(&ctx, specs[0]), MUPC_OK);
+  const int host_ok = ctx->host_gemm_ok;
+  ctx->host_gemm_ok = 0; /* as on a GPU */
+  /* Measured: CLBlast or the kernels, and the choice stored under the
+   * device and the net's shape. */
+  const mupc_gemm g = auto_net(ctx);
+  assert_true(g == MUPC_GEMM_CLBLAST || g == MUPC_GEMM_KERNELS);
+  const char *text = slurp(path);
+  assert_non_null(text);
+  assert_non_null(strstr(text, "\"gemm_choice\""));
+  assert_non_null(strstr(text, "\"B=8 D=12 N=16 C=3 L=4\""));
+  assert_non_null(strstr(text, mupc_gemm_name(g)));
+  /* Read back: whatever the file says for the shape is what a net gets. */
+  const mupc_device_info *d = mupc_ctx_device(ctx);
+  for (int i = 0; i < 2; i++) {
+    const char *want = i ? "clblast" : "kernels";
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"%s|%s|%s\": {\"gemm_choice\": {\"B=8 D=12 N=16 C=3 L=4\": {\"provider\": \"%s\"}}}}",
+            d->platform, d->name, d->driver_version, want);
+    fclose(f);
+    assert_string_equal(mupc_gemm_name(auto_net(ctx)), want);
+  }
+  /* A provider asked for by name is kept: no measurement. */
+  assert_int_equal(mupc_ctx_set_gemm(ctx, MUPC_GEMM_CLBLAST), MUPC_OK);
+  mupc_net_params p = mupc_net_default_params();
+  p.depth = 3, p.width = 8, p.batch = 4, p.input_dim = 5, p.output_dim = 2;
+  mupc_net *net = NULL;
+  assert_int_equal(mupc_net_init(&net, ctx, &p), MUPC_OK);
+  assert_int_equal(mupc_ctx_gemm(ctx), MUPC_GEMM_CLBLAST);
+  mupc_net_free(net);
+  ctx->host_gemm_ok = host_ok;
+  /* Where the host runs, AUTO is the host, measured or not. */
+  if (host_ok) assert_int_equal(auto_net(ctx), MUPC_GEMM_HOST);
+  mupc_ctx_free(ctx);
+  unsetenv("MUPC_TUNE_CACHE");
+  remove(path);
+  rmdir(dir);
+}
+
 /* ---- choosing the provider ---- */
 
 static void test_choice(void **state) {
@@ -516,6 +590,7 @@ static void test_rates(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_choice),         cmocka_unit_test(test_products),
+      cmocka_unit_test(test_auto_measured),
       cmocka_unit_test(test_queue_order),    cmocka_unit_test(test_operand_checks),
       cmocka_unit_test(test_native_fault),   cmocka_unit_test(test_steps_agree),
       cmocka_unit_test(test_rates),

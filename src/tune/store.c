@@ -87,11 +87,34 @@ static json_object *load_cache(const char *path) {
   return root ? root : json_object_new_object();
 }
 
+/* The device's entry of root, made if absent (root keeps it). */
+static json_object *device_entry(const mupc_ctx *ctx, json_object *root) {
+  char key[512];
+  device_key(ctx, key, sizeof key);
+  json_object *entry;
+  if (json_object_object_get_ex(root, key, &entry) && json_object_is_type(entry, json_type_object))
+    return entry;
+  entry = json_object_new_object();
+  json_object_object_add(root, key, entry);
+  return entry;
+}
+
+/* root replaced into the file at path, atomically (atomic.c): a context
+ * being created reads this file at any moment, and a crash mid-write must
+ * not lose the other devices' entries. Takes root. */
+static int write_cache(const char *path, json_object *root) {
+  int rc = mkdirs_for(path);
+  const char *text = rc ? NULL : json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+  if (!rc)
+    rc = text ? mupc__atomic_write(path, text, strlen(text))
+              : mupc__fail(MUPC_ENOMEM, "%s: out of memory writing the tuning cache", path);
+  json_object_put(root);
+  return rc;
+}
+
 int mupc__tune_store_save(const mupc_ctx *ctx, const char *path, const size_t *best,
                           const mupc_tune_result *r, const mupc_net_params *p) {
-  int rc = mkdirs_for(path);
-  if (rc) return rc;
-  json_object *root = load_cache(path), *entry = json_object_new_object(),
+  json_object *root = load_cache(path), *entry = device_entry(ctx, root),
               *params = json_object_new_object();
   for (int i = 0; i < MUPC_TUNE_NPARAMS; i++)
     json_object_object_add(params, mupc__tune_param_names[i],
@@ -103,17 +126,43 @@ int mupc__tune_store_save(const mupc_ctx *ctx, const char *path, const size_t *b
   snprintf(shape, sizeof shape, "B=%d D=%d N=%d C=%d L=%d", p->batch, p->input_dim, p->width,
            p->output_dim, p->depth);
   json_object_object_add(entry, "tuned_on", json_object_new_string(shape));
-  char key[512];
+  return write_cache(path, root);
+}
+
+int mupc__gemm_choice_load(const mupc_ctx *ctx, const char *shape, mupc_gemm *g) {
+  char path[512], key[512];
+  if (getenv("MUPC_NO_TUNE") || mupc_tune_cache_path(path, sizeof path)) return 0;
+  json_object *root = json_object_from_file(path), *entry, *choices, *choice, *name;
   device_key(ctx, key, sizeof key);
-  json_object_object_add(root, key, entry);
-  /* Replaced atomically (atomic.c): a context being created reads this file
-   * at any moment, and a crash mid-write must not lose the other devices'
-   * entries. */
-  const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-  rc = text ? mupc__atomic_write(path, text, strlen(text))
-            : mupc__fail(MUPC_ENOMEM, "%s: out of memory writing the tuning cache", path);
+  int found = 0;
+  if (root && json_object_object_get_ex(root, key, &entry) &&
+      json_object_object_get_ex(entry, "gemm_choice", &choices) &&
+      json_object_object_get_ex(choices, shape, &choice) &&
+      json_object_object_get_ex(choice, "provider", &name)) {
+    const int v = mupc_gemm_from_name(json_object_get_string(name));
+    found = v == MUPC_GEMM_CLBLAST || v == MUPC_GEMM_KERNELS;
+    if (found) *g = (mupc_gemm)v;
+  }
   json_object_put(root);
-  return rc;
+  return found;
+}
+
+int mupc__gemm_choice_save(const mupc_ctx *ctx, const char *shape, mupc_gemm g,
+                           double seconds_clblast, double seconds_kernels) {
+  char path[512];
+  MUPC__TRY(mupc_tune_cache_path(path, sizeof path));
+  json_object *root = load_cache(path), *entry = device_entry(ctx, root), *choices;
+  if (!json_object_object_get_ex(entry, "gemm_choice", &choices) ||
+      !json_object_is_type(choices, json_type_object)) {
+    choices = json_object_new_object();
+    json_object_object_add(entry, "gemm_choice", choices);
+  }
+  json_object *choice = json_object_new_object();
+  json_object_object_add(choice, "provider", json_object_new_string(mupc_gemm_name(g)));
+  json_object_object_add(choice, "seconds_clblast", json_object_new_double(seconds_clblast));
+  json_object_object_add(choice, "seconds_kernels", json_object_new_double(seconds_kernels));
+  json_object_object_add(choices, shape, choice);
+  return write_cache(path, root);
 }
 
 /* Cached parameters of this device into v; 1 if found and complete. */

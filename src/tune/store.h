@@ -31,4 +31,12 @@ void mupc__tune_apply_cached(mupc_ctx *ctx);
 int mupc__tune_store_save(const mupc_ctx *ctx, const char *path, const size_t *v,
                           const mupc_tune_result *r, const mupc_net_params *p);
 
+/* The GEMM provider AUTO chose for a network of shape `shape` on this
+ * device (net.c measures it once): *g and 1 when the file has it (and
+ * MUPC_NO_TUNE is unset), else 0. Saving merges it into the device's
+ * entry, beside its tuned parameters, with the two providers' seconds. */
+int mupc__gemm_choice_load(const mupc_ctx *ctx, const char *shape, mupc_gemm *g);
+int mupc__gemm_choice_save(const mupc_ctx *ctx, const char *shape, mupc_gemm g,
+                           double seconds_clblast, double seconds_kernels);
+
 #endif
