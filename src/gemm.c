@@ -80,19 +80,11 @@ static int run_clblast(mupc_ctx *ctx, const mupc__gemm_args *g) {
 
 /* The library's own kernel (cl/gemm.cl): one enqueue of the product's
  * kernel object, its arguments set when it was made. */
-static int run_kernels(mupc_ctx *ctx, const mupc__gemm_args *g) {
+static int run_kernels(mupc_ctx *ctx, mupc__counters *count, const mupc__gemm_args *g) {
   cl_kernel k;
   int tile;
   MUPC__TRY(mupc__gemm_product(ctx, g, &k, &tile));
-  const size_t t = (size_t)tile;
-  const size_t global[3] = {(g->n + t - 1) / t * t, (g->m + t - 1) / t * t, g->batch};
-  const size_t local[3] = {t, t, 1};
-  const cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL,
-                                            mupc__profile_slot(ctx, MUPC__PROF_GEMM));
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: GEMM kernel %zux%zux%zu (batch %zu): %s", ctx->info.name, g->m,
-                      g->n, g->k, g->batch, mupc_strerror(err));
-  return MUPC_OK;
+  return mupc__launch_gemm(ctx, count, k, g, tile);
 }
 
 int mupc__gemm_run(mupc_ctx *ctx, mupc__counters *count, mupc_gemm provider,
@@ -105,7 +97,7 @@ int mupc__gemm_run(mupc_ctx *ctx, mupc__counters *count, mupc_gemm provider,
     const cl_mem mems[3] = {g->a, g->b, g->c};
     if (!rc) rc = mupc__host_call(ctx, gemm_call, g, sizeof *g, mems, 3);
   } else if (provider == MUPC_GEMM_KERNELS) {
-    rc = run_kernels(ctx, g);
+    return run_kernels(ctx, count, g); /* counted in its launch */
   } else {
     rc = run_clblast(ctx, g);
   }

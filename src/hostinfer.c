@@ -11,7 +11,7 @@
  * no join between steps and its rows of every layer hot in its cache:
  * per step and layer a JIT product for the prediction, the errors, a JIT
  * product for the back-projection and the update, the same sequence as
- * the device path's 7 enqueues. The elementwise work is cl/common.cl and
+ * the device path's 7 enqueues (5 or 6 fused). The elementwise work is cl/common.cl and
  * cl/pc.cl themselves, compiled as C here (hostinfer_act.h), so the host
  * cannot drift from the kernels. Products round as the host provider's
  * batched products do (hostgemm.c: the same kernels on row blocks of

@@ -17,9 +17,10 @@ const mupc__act_row mupc__acts[MUPC_ACT_COUNT] = {
     [MUPC_ACT_SILU] = {"silu", "x σ(x)", "ACT_SILU"},
 };
 const mupc__aoptim_row mupc__aoptims[MUPC_AOPTIM_COUNT] = {
-    [MUPC_AOPTIM_GD] = {"gd", "gradient descent on the energy", MUPC__K_pc_update, 0},
+    [MUPC_AOPTIM_GD] = {"gd", "gradient descent on the energy", MUPC__K_pc_update,
+                        MUPC__K_sgemm_update, 0},
     [MUPC_AOPTIM_ADAM] = {"adam", "Adam on the energy's gradient, its state fresh for every batch",
-                          MUPC__K_pc_update_adam, 1},
+                          MUPC__K_pc_update_adam, MUPC__K_sgemm_update_adam, 1},
 };
 static const char *const param_names[MUPC_PARAM_COUNT] = {"mupc", "ntp", "sp"};
 static const char *const loss_names[MUPC_LOSS_COUNT] = {"mse", "ce"};

@@ -62,7 +62,7 @@ int mupc__name_index(const char *const *names, int n, const char *s);
 #define MUPC__KERNELS(X)                                                       \
   X(ff_first) X(ff_hidden) X(pc_errors) X(out_error) X(pc_update) X(pc_update_adam)      \
   X(bp_backward) X(refresh_act) X(residual) X(rebase) X(adam_update) X(sgd_update)     \
-  X(layer_energy) X(transpose)
+  X(layer_energy) X(transpose) X(sgemm_errors) X(sgemm_update) X(sgemm_update_adam)
 enum {
 #define MUPC__KERNEL_ID(name) MUPC__K_##name,
   MUPC__KERNELS(MUPC__KERNEL_ID)
@@ -80,6 +80,7 @@ typedef struct mupc__act_row {
 typedef struct mupc__aoptim_row {
   const char *name, *help;
   int kernel;      /* MUPC__K_*: the activity update it runs */
+  int fused;       /* MUPC__K_*: the same after the back-projection's product (cl/gemm.cl) */
   int state;       /* keeps per-activity state (zm, zv), reset each batch */
 } mupc__aoptim_row;
 extern const mupc__act_row mupc__acts[MUPC_ACT_COUNT];
@@ -269,6 +270,12 @@ int mupc__kernel_args(mupc__kernel *k, cl_uint first, const mupc__arg *args, siz
 int mupc__launch(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, size_t n);
 /* Zeroes floats [off, off + n) of buf. */
 int mupc__fill_zero(mupc_ctx *ctx, mupc__counters *count, cl_mem buf, size_t off, size_t n);
+/* cl/gemm.cl's kernels: the product's 19 arguments from index 0, and a
+ * launch of (⌈n/tile⌉·tile, ⌈m/tile⌉·tile, batch) in tile² groups,
+ * counted as one enqueue with the product's FLOPs. */
+int mupc__gemm_kernel_args(mupc__kernel *k, const mupc__gemm_args *g);
+int mupc__launch_gemm(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, const mupc__gemm_args *g,
+                      int tile);
 
 /* The KERNELS provider's kernel object for product g (provider.c): made
  * with every argument set at its first call, reused after; tile is the
@@ -279,6 +286,8 @@ typedef struct mupc__product {
   mupc__kernel k;
 } mupc__product;
 int mupc__gemm_product(mupc_ctx *ctx, const mupc__gemm_args *g, cl_kernel *k, int *tile);
+/* The work-group side cl/gemm.cl is built with on ctx's device. */
+int mupc__gemm_tile(const mupc_ctx *ctx);
 void mupc__gemm_ctx_free(mupc_ctx *ctx);
 
 

@@ -56,3 +56,28 @@ int mupc__fill_zero(mupc_ctx *ctx, mupc__counters *count, cl_mem buf, size_t off
     return mupc__fail(err, "%s: clEnqueueFillBuffer: %s", ctx->info.name, mupc_strerror(err));
   return MUPC_OK;
 }
+
+int mupc__gemm_kernel_args(mupc__kernel *k, const mupc__gemm_args *g) {
+  return MUPC__ARGS(
+      k, 0, MUPC__INT((int)g->m), MUPC__INT((int)g->n), MUPC__INT((int)g->k),
+      MUPC__FLOAT(g->alpha), MUPC__MEM(g->a), MUPC__INT((int)g->a_off), MUPC__INT((int)g->lda),
+      MUPC__INT((int)g->a_stride), MUPC__INT(g->trans_a), MUPC__MEM(g->b),
+      MUPC__INT((int)g->b_off), MUPC__INT((int)g->ldb), MUPC__INT((int)g->b_stride),
+      MUPC__INT(g->trans_b), MUPC__FLOAT(g->beta), MUPC__MEM(g->c), MUPC__INT((int)g->c_off),
+      MUPC__INT((int)g->ldc), MUPC__INT((int)g->c_stride));
+}
+
+int mupc__launch_gemm(mupc_ctx *ctx, mupc__counters *count, cl_kernel k, const mupc__gemm_args *g,
+                      int tile) {
+  const size_t t = (size_t)tile;
+  const size_t global[3] = {(g->n + t - 1) / t * t, (g->m + t - 1) / t * t, g->batch};
+  const size_t local[3] = {t, t, 1};
+  const cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL,
+                                            mupc__profile_slot(ctx, MUPC__PROF_GEMM));
+  count->enqueues++;
+  count->flops += 2 * (uint64_t)g->m * g->n * g->k * g->batch;
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "%s: GEMM kernel %zux%zux%zu (batch %zu): %s", ctx->info.name, g->m,
+                      g->n, g->k, g->batch, mupc_strerror(err));
+  return MUPC_OK;
+}

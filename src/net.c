@@ -21,16 +21,21 @@ uint64_t mupc_net_enqueue_count(const mupc_net *net) { return net->count.enqueue
 int64_t mupc_net_optim_step(const mupc_net *net) { return net->t; }
 void mupc_net_set_optim_step(mupc_net *net, int64_t t) { net->t = t; }
 
-static int make_kernels(mupc_net *net) {
-  static const char *const files[] = {"common.cl", "pc.cl", "optim.cl", "reduce.cl"};
-  char opts[64];
-  snprintf(opts, sizeof opts, "-DMUPC_ACT=%s", mupc__acts[net->p.act].macro);
-  cl_program prog;
-  int rc = mupc__program_get(net->ctx, files, 4, opts, &prog);
-  if (rc) return rc;
 #define MUPC__KERNEL_NAME(name) #name,
-  static const char *const names[MUPC__K_COUNT] = {MUPC__KERNELS(MUPC__KERNEL_NAME)};
+static const char *const names[MUPC__K_COUNT] = {MUPC__KERNELS(MUPC__KERNEL_NAME)};
 #undef MUPC__KERNEL_NAME
+
+static int make_kernels(mupc_net *net) {
+  /* gemm.cl with MUPC_FUSED: the products that run the step's elementwise
+   * pass on their output (--gemm kernels, step.c). */
+  static const char *const files[] = {"common.cl", "pc.cl", "optim.cl", "reduce.cl", "gemm.cl"};
+  char opts[96];
+  snprintf(opts, sizeof opts, "-DMUPC_ACT=%s -DGEMM_TILE=%d -DMUPC_FUSED=1",
+           mupc__acts[net->p.act].macro, mupc__gemm_tile(net->ctx));
+  cl_program prog;
+  int rc = mupc__program_get(net->ctx, files, 5, opts, &prog);
+  if (rc) return rc;
+  net->prog = prog;
   for (int i = 0; i < MUPC__K_COUNT; i++) {
     cl_int err;
     net->k.at[i].k = clCreateKernel(prog, names[i], &err);
@@ -201,8 +206,36 @@ void mupc_net_free(mupc_net *net) {
     mupc__buffer_free(net->ctx, specs[i].buf, specs[i].floats * sizeof(float));
   for (int i = 0; i < MUPC__K_COUNT; i++)
     if (net->k.at[i].k) clReleaseKernel(net->k.at[i].k);
+  for (size_t i = 0; i < net->nkeyed; i++) clReleaseKernel(net->keyed[i].k.k);
+  free(net->keyed);
   mupc__plan_free(&net->plan);
   free(net);
+}
+
+int mupc__net_kernel_for(mupc_net *net, int id, const int key[8], mupc__kernel **out, int *fresh) {
+  for (size_t i = 0; i < net->nkeyed; i++)
+    if (net->keyed[i].id == id && !memcmp(net->keyed[i].key, key, sizeof net->keyed[i].key)) {
+      *out = &net->keyed[i].k;
+      *fresh = 0;
+      return MUPC_OK;
+    }
+  if (net->nkeyed == net->cap_keyed) {
+    const size_t cap = net->cap_keyed ? 2 * net->cap_keyed : 64;
+    mupc__keyed_kernel *grown = realloc(net->keyed, cap * sizeof *grown);
+    if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+    net->keyed = grown;
+    net->cap_keyed = cap;
+  }
+  mupc__keyed_kernel *e = &net->keyed[net->nkeyed];
+  cl_int err;
+  *e = (mupc__keyed_kernel){.id = id, .k = {.k = clCreateKernel(net->prog, names[id], &err)}};
+  if (err != CL_SUCCESS)
+    return mupc__fail(err, "clCreateKernel(%s): %s", names[id], mupc_strerror(err));
+  memcpy(e->key, key, sizeof e->key);
+  net->nkeyed++;
+  *out = &e->k;
+  *fresh = 1;
+  return MUPC_OK;
 }
 
 /* dst[l][c][r] = src[l][r][c] for count matrices of rows x cols from off. */

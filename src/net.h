@@ -22,10 +22,22 @@ typedef union mupc__kernels {
   mupc__kernel at[MUPC__K_COUNT];
 } mupc__kernels;
 
+/* A kernel object for one set of argument values (mupc__net_kernel_for):
+ * the fused products, whose arguments move with the wavefront, each get one
+ * per distinct call, made and set once, so a repeated call is one enqueue. */
+typedef struct mupc__keyed_kernel {
+  int id;     /* MUPC__K_* */
+  int key[8]; /* the caller's: what distinguishes the call */
+  mupc__kernel k;
+} mupc__keyed_kernel;
+
 struct mupc_net {
   mupc_net_params p;
   mupc_ctx *ctx;
   mupc__kernels k;
+  cl_program prog; /* the kernels' program (the context's cache owns it) */
+  mupc__keyed_kernel *keyed;
+  size_t nkeyed, cap_keyed;
 
   /* The layers: shapes, scalings, offsets, runs (plan.h). Sizes below
    * are the MLP's: n_params = N·D + (L-2)·N² + C·N, slot = B·N. */
@@ -79,6 +91,10 @@ struct mupc_net {
 };
 
 /* ---- net.c ---- */
+/* The kernel object of kernel id for the call `key` (8 ints, the caller's
+ * encoding): *fresh is 1 when it was made now, and the caller sets its
+ * arguments; after that the object keeps them. */
+int mupc__net_kernel_for(mupc_net *net, int id, const int key[8], mupc__kernel **out, int *fresh);
 /* The step's GEMMs, one full pass of each kind over every run of the
  * plan: the predictions, the back-projections (every layer above the
  * first) and the weight gradients, on the network's own buffers (their

@@ -193,7 +193,7 @@ static int device_address(mupc_ctx *ctx, cl_mem buf, float **out) {
  * products with it (its handle may come back as another buffer). */
 
 /* Work-group side of the GEMM kernel: 16 x 16 where the device allows it. */
-static int gemm_tile(const mupc_ctx *ctx) {
+int mupc__gemm_tile(const mupc_ctx *ctx) {
   int t = 16;
   while (t > 1 && (size_t)t * t > ctx->info.max_work_group_size) t /= 2;
   return t;
@@ -212,26 +212,20 @@ static int same_product(const mupc__gemm_args *x, const mupc__gemm_args *y) {
 static int make_product(mupc_ctx *ctx, const mupc__gemm_args *g, mupc__kernel *k) {
   static const char *const files[] = {"gemm.cl"};
   char opts[32];
-  snprintf(opts, sizeof opts, "-DGEMM_TILE=%d", gemm_tile(ctx));
+  snprintf(opts, sizeof opts, "-DGEMM_TILE=%d", mupc__gemm_tile(ctx));
   cl_program prog;
   MUPC__TRY(mupc__program_get(ctx, files, 1, opts, &prog));
   cl_int err;
   *k = (mupc__kernel){.k = clCreateKernel(prog, "sgemm", &err)};
   if (err != CL_SUCCESS)
     return mupc__fail(err, "clCreateKernel(sgemm): %s", mupc_strerror(err));
-  const int rc = MUPC__ARGS(
-      k, 0, MUPC__INT((int)g->m), MUPC__INT((int)g->n), MUPC__INT((int)g->k),
-      MUPC__FLOAT(g->alpha), MUPC__MEM(g->a), MUPC__INT((int)g->a_off), MUPC__INT((int)g->lda),
-      MUPC__INT((int)g->a_stride), MUPC__INT(g->trans_a), MUPC__MEM(g->b),
-      MUPC__INT((int)g->b_off), MUPC__INT((int)g->ldb), MUPC__INT((int)g->b_stride),
-      MUPC__INT(g->trans_b), MUPC__FLOAT(g->beta), MUPC__MEM(g->c), MUPC__INT((int)g->c_off),
-      MUPC__INT((int)g->ldc), MUPC__INT((int)g->c_stride));
+  const int rc = mupc__gemm_kernel_args(k, g);
   if (rc) clReleaseKernel(k->k);
   return rc;
 }
 
 int mupc__gemm_product(mupc_ctx *ctx, const mupc__gemm_args *g, cl_kernel *k, int *tile) {
-  *tile = gemm_tile(ctx);
+  *tile = mupc__gemm_tile(ctx);
   for (size_t i = 0; i < ctx->nproducts; i++)
     if (same_product(&ctx->products[i].g, g)) return *k = ctx->products[i].k.k, MUPC_OK;
   void *items = ctx->products;

@@ -73,20 +73,51 @@ int mupc__forward(mupc_net *net) {
   return readout_pred(net);
 }
 
-/* Errors of the band lo … L-1 and of the output, at the current z. */
+/* Whether the inference runs cl/gemm.cl's fused products: with the
+ * library's own GEMM kernel (--gemm kernels), unless MUPC_NO_FUSE is set
+ * (the tests compare the two, which must agree bit for bit). */
+static int fused(const mupc_net *net) {
+  return net->ctx->gemm == MUPC_GEMM_KERNELS && !getenv("MUPC_NO_FUSE");
+}
+
+/* pc_errors over the band from layer lo, count elements (from a fused
+ * product: its arguments from index 19, after the product's). */
+static int errors_args(mupc_net *net, mupc__kernel *k, cl_uint first, int lo, int count) {
+  const mupc__plan *pl = &net->plan;
+  return MUPC__ARGS(k, first, MUPC__MEM(net->r), MUPC__MEM(net->d), MUPC__MEM(net->pred),
+                    MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT((int)pl->slot),
+                    MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip));
+}
+
+/* Errors of the band lo … L-1 and of the output, at the current z. Fused,
+ * the prediction of layers h0 … L-1 computes their errors as it goes, and
+ * layer 1 (f_1 fixed: no product) takes pc_errors alone when in the band. */
 static int errors(mupc_net *net, int lo) {
   const mupc__plan *pl = &net->plan;
   const int L = pl->L, bn = (int)pl->slot;
   const int h0 = lo > 2 ? lo : 2; /* first hidden layer (1-based) a hidden weight feeds */
   MUPC__TRY(mupc__weights_transposed(net));
-  if (h0 <= L - 1) MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT_DELTA, h0 - 1, L - 1));
+  const int fuse = fused(net) && h0 <= L - 1;
+  if (fuse) {
+    /* One kernel object per band (lo fixes every argument). */
+    const int key[8] = {lo};
+    mupc__kernel *k;
+    int fresh;
+    mupc__gemm_args g;
+    mupc__pass_gemm(net, MUPC__PASS_PREDICT_DELTA, h0 - 1, L - 1, &g);
+    MUPC__TRY(mupc__net_kernel_for(net, MUPC__K_sgemm_errors, key, &k, &fresh));
+    if (fresh) MUPC__TRY(mupc__gemm_kernel_args(k, &g));
+    if (fresh) MUPC__TRY(errors_args(net, k, 19, lo, (L - lo) * bn));
+    MUPC__TRY(mupc__launch_gemm(net->ctx, &net->count, k->k, &g, mupc__gemm_tile(net->ctx)));
+  } else if (h0 <= L - 1) {
+    MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT_DELTA, h0 - 1, L - 1));
+  }
   MUPC__TRY(readout_pred(net));
-  if (lo <= L - 1) {
+  /* Unfused: the whole band; fused: layer 1 only, where the band has it. */
+  const int count = fuse ? (lo == 1 ? bn : 0) : (L - lo) * bn;
+  if (lo <= L - 1 && count > 0) {
     mupc__kernel *k = &net->k.pc_errors;
-    const int count = (L - lo) * bn;
-    MUPC__TRY(MUPC__ARGS(k, 0, MUPC__MEM(net->r), MUPC__MEM(net->d), MUPC__MEM(net->pred),
-                         MUPC__MEM(net->e), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(bn),
-                         MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip)));
+    MUPC__TRY(errors_args(net, k, 0, lo, count));
     MUPC__TRY(mupc__launch(net->ctx, &net->count, k->k, (size_t)count));
   }
   return output_error(net);
@@ -100,27 +131,74 @@ static int back_project(mupc_net *net, int lo) {
   return mupc__run_pass(net, MUPC__PASS_BACK, L - 1, L);
 }
 
-/* One pass of the activity optimiser's kernel over the band (with optim;
- * without it, pc_update with lr = 0 only computes the gradient). t is the
- * 1-based step of an optimiser with state (Adam's bias corrections). */
-static int update_band(mupc_net *net, int lo, float lr, int optim, int t, int store_dz) {
+/* The activity optimiser's arguments (PC_UPDATE_ARGS) from index first,
+ * for layers from lo, count elements: with optim the net's optimiser
+ * (its step t for Adam's bias corrections), without it plain gradients. */
+static int update_args(mupc_net *net, mupc__kernel *k, cl_uint first, int lo, int count,
+                       float lr, int optim, int t, int store_dz) {
   const mupc_net_params *p = &net->p;
   const mupc__plan *pl = &net->plan;
-  const int L = pl->L, ibn = (int)pl->slot, count = (L - lo) * ibn, top = (L - 2) * ibn;
+  const int L = pl->L, ibn = (int)pl->slot, top = (L - 2) * ibn;
   const float b1 = p->adam_beta1, b2 = p->adam_beta2;
   const mupc__aoptim_row *o = &mupc__aoptims[optim ? p->activity_optim : MUPC_AOPTIM_GD];
   const float c1 = o->state ? (float)(1.0 / (1.0 - pow(b1, t))) : 1.0f;
   const float c2 = o->state ? (float)(1.0 / (1.0 - pow(b2, t))) : 1.0f;
-  mupc__kernel *k = &net->k.at[o->kernel];
-  MUPC__TRY(MUPC__ARGS(
-      k, 0, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->a), MUPC__MEM(net->da),
+  return MUPC__ARGS(
+      k, first, MUPC__MEM(net->z), MUPC__MEM(net->d), MUPC__MEM(net->a), MUPC__MEM(net->da),
       MUPC__MEM(net->e), MUPC__MEM(net->bp), MUPC__MEM(net->dz), MUPC__MEM(net->zm),
       MUPC__MEM(net->zv), MUPC__INT(lo), MUPC__INT(count), MUPC__INT(ibn), MUPC__INT(top),
       MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip),
       MUPC__FLOAT(pl->layer[L - 1].scale),
       MUPC__FLOAT(mupc__grad_norm(p)), MUPC__FLOAT(lr), MUPC__INT(store_dz), MUPC__FLOAT(b1),
-      MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(c1), MUPC__FLOAT(c2)));
+      MUPC__FLOAT(b2), MUPC__FLOAT(p->adam_eps), MUPC__FLOAT(c1), MUPC__FLOAT(c2));
+}
+
+static const mupc__aoptim_row *optimiser(const mupc_net *net, int optim) {
+  return &mupc__aoptims[optim ? net->p.activity_optim : MUPC_AOPTIM_GD];
+}
+
+/* One pass of the activity optimiser's kernel over the band (with optim;
+ * without it, pc_update with lr = 0 only computes the gradient). t is the
+ * 1-based step of an optimiser with state (Adam's bias corrections). */
+static int update_band(mupc_net *net, int lo, float lr, int optim, int t, int store_dz) {
+  const int count = (net->plan.L - lo) * (int)net->plan.slot;
+  mupc__kernel *k = &net->k.at[optimiser(net, optim)->kernel];
+  MUPC__TRY(update_args(net, k, 0, lo, count, lr, optim, t, store_dz));
   return mupc__launch(net->ctx, &net->count, k->k, (size_t)count);
+}
+
+/* The back-projection of weights [j0, j1) fused with the update of the
+ * layers it feeds, from lo: the readout's (j = L-1) updates the top hidden
+ * layer, the hidden run's the layers below it. */
+static int back_update(mupc_net *net, int j0, int j1, int lo, float lr, int optim, int t,
+                       int store_dz) {
+  const mupc__aoptim_row *o = optimiser(net, optim);
+  /* One kernel object per call: the layers, the optimiser's step where it
+   * has state, and the rate and gradient store (activity_grads' lr = 0). */
+  int key[8] = {j0, j1, lo, o->state ? t : 0, store_dz, optim};
+  memcpy(&key[6], &lr, sizeof lr);
+  mupc__kernel *k;
+  int fresh;
+  MUPC__TRY(mupc__net_kernel_for(net, o->fused, key, &k, &fresh));
+  mupc__gemm_args g;
+  mupc__pass_gemm(net, MUPC__PASS_BACK, j0, j1, &g);
+  const int count = (j1 - j0) * (int)net->plan.slot;
+  if (fresh) MUPC__TRY(mupc__gemm_kernel_args(k, &g));
+  if (fresh) MUPC__TRY(update_args(net, k, 19, lo, count, lr, optim, t, store_dz));
+  return mupc__launch_gemm(net->ctx, &net->count, k->k, &g, mupc__gemm_tile(net->ctx));
+}
+
+/* Back-projection and update of the band from lo: fused (two products,
+ * the readout's and the hidden run's) or as three enqueues. */
+static int back_project_update(mupc_net *net, int lo, float lr, int optim, int t, int store_dz) {
+  const int L = net->plan.L;
+  if (!fused(net)) {
+    MUPC__TRY(back_project(net, lo));
+    return update_band(net, lo, lr, optim, t, store_dz);
+  }
+  MUPC__TRY(back_update(net, L - 1, L, L - 1, lr, optim, t, store_dz));
+  if (lo <= L - 2) MUPC__TRY(back_update(net, lo, L - 1, lo, lr, optim, t, store_dz));
+  return MUPC_OK;
 }
 
 /* Energies into energy[slot·L … slot·L + L). */
@@ -184,8 +262,7 @@ int mupc_net_infer(mupc_net *net, int steps) {
     const int t = ++net->infer_t; /* counts from the feedforward init */
     const int lo = band_lo(net, t);
     MUPC__TRY(errors(net, lo));
-    MUPC__TRY(back_project(net, lo));
-    MUPC__TRY(update_band(net, lo, p->activity_lr, 1, t, 0));
+    MUPC__TRY(back_project_update(net, lo, p->activity_lr, 1, t, 0));
     const int used = (int)(net->count.enqueues - before);
     if (used > net->per_step_enqueues) net->per_step_enqueues = used;
   }
@@ -194,8 +271,7 @@ int mupc_net_infer(mupc_net *net, int steps) {
 
 int mupc_net_activity_grads(mupc_net *net) {
   MUPC__TRY(errors(net, 1));
-  MUPC__TRY(back_project(net, 1));
-  return update_band(net, 1, 0.0f, 0, 1, 1);
+  return back_project_update(net, 1, 0.0f, 0, 1, 1);
 }
 
 int mupc_net_energy(mupc_net *net, float *per_layer, float *total) {

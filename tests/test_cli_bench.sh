@@ -85,6 +85,8 @@ assert d['api_seconds_per_step'] >= 0 and d['api_wait_seconds_per_step'] >= 0
     [ "$rc" -eq 0 ] && json "
 api = d['api_calls_per_step']
 assert d['gemm_provider'] == 'kernels', d['gemm_provider']
+# fused inference: 5 enqueues a step, 6 while the band holds layer 1
+assert d['enqueues_per_inference_step'] == 6, d['enqueues_per_inference_step']
 banned = [f for f in api if f.startswith(('clCreate', 'clGet', 'clBuild', 'clRelease'))]
 assert not banned, banned
 assert api.get('clSetKernelArg', 0) < api['clEnqueueNDRangeKernel'], api

@@ -48,6 +48,26 @@ for extra in "" "--activity-optim adam --activity-lr 0.01 --act tanh"; do
   done
 done
 
+# ---- --gemm kernels: the fused inference changes no bit ------------------
+# With the library's own GEMM kernel the inference's prediction computes
+# the errors, and the back-projection the activity update, in the same
+# kernels (cl/gemm.cl, MUPC_FUSED); MUPC_NO_FUSE runs them as separate
+# kernels. Both must end with the same weights, bit for bit: GD and
+# activity Adam, with the wavefront and without, and depth 2 (no hidden
+# product, so no fused prediction).
+for extra in "" "--activity-optim adam --activity-lr 0.01 --act tanh" "--no-wavefront --infer-steps 3" \
+  "--depth 2"; do
+  for fuse in on off; do
+    if [ $fuse = on ]; then unset MUPC_NO_FUSE; else export MUPC_NO_FUSE=1; fi
+    "$mupc" train $tiny $extra --gemm kernels --steps 4 --eval-every 0 --quiet \
+      --save "$tmp/fuse_$fuse.st" >/dev/null 2>"$tmp/fuse.err" ||
+      fail "--gemm kernels $extra (fused $fuse) failed: $(cat "$tmp/fuse.err")"
+  done
+  unset MUPC_NO_FUSE
+  d=$(st_diff "$tmp/fuse_on.st" "$tmp/fuse_off.st") || fail "fused: weights differ in shape"
+  [ "$d" = "0.000e+00" ] || fail "--gemm kernels $extra: fused weights differ by $d"
+done
+
 # ---- a short run: the final line and the metrics -------------------------
 run "$mupc" train $tiny --steps 30 --eval-every 10 --metrics "$tmp/m.jsonl" --save "$tmp/a.st"
 if [ "$rc" -ne 0 ] || [ "$(lines "$out")" -ne 1 ] ||

@@ -297,9 +297,11 @@ static void test_larger(void **state) {
   on_each_device(larger_on);
 }
 
+/* T = L: the wavefront's band reaches layer 1 at either depth (the fused
+ * inference of --gemm kernels takes one more enqueue once it does). */
 static int enqueues_at(mupc_ctx *ctx, int L) {
   mupc_net_params p = awkward(L);
-  p.infer_steps = 8;
+  p.infer_steps = L;
   mupc_net *net;
   assert_int_equal(mupc_net_init(&net, ctx, &p), MUPC_OK);
   float *x = calloc((size_t)p.batch * p.input_dim, sizeof *x);
