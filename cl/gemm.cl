@@ -7,10 +7,11 @@
  * product rounds the same whatever the tile. beta = 0 never reads C.
  *
  * With the network's program (MUPC_FUSED: built with common.cl and pc.cl)
- * two products also run the elementwise pass that follows them in the
- * inference step, on the element they just wrote (src/fused.c): the
- * prediction with the errors (pc_errors' body) and the back-projection with
- * the activity update (pc_update's). The epilogue reads back the element
+ * products also run the elementwise pass that follows them in the step, on
+ * the element they just wrote (src/step.c): the feedforward's products
+ * with ff_first's and ff_hidden's bodies, the inference's prediction with
+ * the errors (pc_errors' body) and its back-projection with the activity
+ * update (pc_update's). The epilogue reads back the element
  * its own item stored, so no barrier is needed, and it computes exactly
  * what the separate kernel would. The GEMM's parameters carry a g_ prefix:
  * the elementwise bodies use plain names (m, a, d, …). */
@@ -70,6 +71,30 @@ __kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1))) void sge
 #undef ELEMENT_ID
 #define ELEMENT_ID (q + bn - (lo - 1) * bn)
   PC_ERRORS_BODY
+#undef ELEMENT_ID
+#define ELEMENT_ID get_global_id(0)
+}
+
+/* The feedforward: layer 1's product f_1 = a_1 · x W_1ᵀ, then ff_first on
+ * its element; a hidden layer's prediction, then ff_hidden on its element
+ * (the layer's slot zoff, its prediction's poff). */
+__kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1))) void sgemm_ff_first(
+    GEMM_PARAMS, __global float *z, __global float *a, __global const float *f1, const int bn) {
+  GEMM_PRODUCT
+#undef ELEMENT_ID
+#define ELEMENT_ID q
+  FF_FIRST_BODY
+#undef ELEMENT_ID
+#define ELEMENT_ID get_global_id(0)
+}
+
+__kernel __attribute__((reqd_work_group_size(GEMM_TILE, GEMM_TILE, 1))) void sgemm_ff(
+    GEMM_PARAMS, __global float *z, __global float *a, __global const float *pred, const int zoff,
+    const int poff, const int bn, const float scale, const float skip) {
+  GEMM_PRODUCT
+#undef ELEMENT_ID
+#define ELEMENT_ID (q - poff)
+  FF_HIDDEN_BODY
 #undef ELEMENT_ID
 #define ELEMENT_ID get_global_id(0)
 }

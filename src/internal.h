@@ -62,7 +62,8 @@ int mupc__name_index(const char *const *names, int n, const char *s);
 #define MUPC__KERNELS(X)                                                       \
   X(ff_first) X(ff_hidden) X(pc_errors) X(out_error) X(pc_update) X(pc_update_adam)      \
   X(bp_backward) X(refresh_act) X(residual) X(rebase) X(adam_update) X(sgd_update)     \
-  X(layer_energy) X(transpose) X(sgemm_errors) X(sgemm_update) X(sgemm_update_adam)
+  X(layer_energy) X(transpose) X(sgemm_errors) X(sgemm_update) X(sgemm_update_adam)   \
+  X(sgemm_ff_first) X(sgemm_ff)
 enum {
 #define MUPC__KERNEL_ID(name) MUPC__K_##name,
   MUPC__KERNELS(MUPC__KERNEL_ID)

@@ -40,6 +40,40 @@ static int output_error(mupc_net *net) {
   return mupc__launch(net->ctx, &net->count, k->k, (size_t)B);
 }
 
+/* Whether the step runs cl/gemm.cl's fused products: with the
+ * library's own GEMM kernel (--gemm kernels), unless MUPC_NO_FUSE is set
+ * (the tests compare the two, which must agree bit for bit). */
+static int fused(const mupc_net *net) {
+  return net->ctx->gemm == MUPC_GEMM_KERNELS && !getenv("MUPC_NO_FUSE");
+}
+
+/* The feedforward's products with ff_first's and ff_hidden's elementwise
+ * pass fused (cl/gemm.cl): one enqueue per layer, a kernel object each. */
+static int forward_fused(mupc_net *net) {
+  const mupc__plan *pl = &net->plan;
+  const int L = pl->L, bn = (int)pl->slot;
+  for (int j = 0; j < L - 1; j++) {
+    const int key[8] = {j};
+    mupc__kernel *k;
+    int fresh;
+    mupc__gemm_args g;
+    mupc__pass_gemm(net, MUPC__PASS_PREDICT, j, j + 1, &g);
+    MUPC__TRY(mupc__net_kernel_for(net, j ? MUPC__K_sgemm_ff : MUPC__K_sgemm_ff_first, key, &k,
+                                   &fresh));
+    if (fresh) MUPC__TRY(mupc__gemm_kernel_args(k, &g));
+    if (fresh && j == 0)
+      MUPC__TRY(MUPC__ARGS(k, 19, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
+                           MUPC__INT(bn)));
+    if (fresh && j > 0) /* the hidden weights share layer 1's scale and skip */
+      MUPC__TRY(MUPC__ARGS(k, 19, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->pred),
+                           MUPC__INT((int)pl->layer[j].out_off),
+                           MUPC__INT((int)pl->layer[j - 1].out_off), MUPC__INT(bn),
+                           MUPC__FLOAT(pl->layer[1].scale), MUPC__FLOAT(pl->layer[1].skip)));
+    MUPC__TRY(mupc__launch_gemm(net->ctx, &net->count, k->k, &g, mupc__gemm_tile(net->ctx)));
+  }
+  return MUPC_OK;
+}
+
 /* Feedforward through the readout prediction: f1, z, a for every hidden
  * layer, predl. Depth-many enqueues: it runs once per batch. */
 int mupc__forward(mupc_net *net) {
@@ -54,6 +88,10 @@ int mupc__forward(mupc_net *net) {
   MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->da, 0, acts));
   MUPC__TRY(mupc__fill_zero(net->ctx, &net->count, net->r, 0, acts));
   MUPC__TRY(mupc__weights_transposed(net));
+  if (fused(net)) {
+    MUPC__TRY(forward_fused(net));
+    return readout_pred(net);
+  }
   MUPC__TRY(mupc__run_pass(net, MUPC__PASS_PREDICT, 0, 1));
   const int ibn = (int)bn;
   MUPC__TRY(MUPC__ARGS(&net->k.ff_first, 0, MUPC__MEM(net->z), MUPC__MEM(net->a), MUPC__MEM(net->f1),
@@ -71,13 +109,6 @@ int mupc__forward(mupc_net *net) {
     MUPC__TRY(mupc__launch(net->ctx, &net->count, k->k, bn));
   }
   return readout_pred(net);
-}
-
-/* Whether the inference runs cl/gemm.cl's fused products: with the
- * library's own GEMM kernel (--gemm kernels), unless MUPC_NO_FUSE is set
- * (the tests compare the two, which must agree bit for bit). */
-static int fused(const mupc_net *net) {
-  return net->ctx->gemm == MUPC_GEMM_KERNELS && !getenv("MUPC_NO_FUSE");
 }
 
 /* pc_errors over the band from layer lo, count elements (from a fused
