@@ -24,6 +24,9 @@ const char *mupc__cl_error_name(int code);
 /* Lowercase copy of s into dst (at most n bytes with the terminator):
  * here because device matching and the data readers both fold names. */
 void mupc__lower(char *dst, const char *s, size_t n);
+/* Room for one more item in a growing array of n items of `size` bytes
+ * (*cap of them allocated, doubling from 32); *items may move. */
+int mupc__room(void **items, size_t *cap, size_t n, size_t size);
 
 /* ---- one atomic file replace (atomic.c, on status.c alone) ----
  * Every file the library writes goes through here: a temporary file beside
@@ -58,15 +61,24 @@ int mupc__atomic_write(const char *path, const void *data, size_t n);
 int mupc__name_index(const char *const *names, int n, const char *s);
 
 /* The library's kernels in cl/, one list: net.h's struct of them, their
- * ids (MUPC__K_name) and the names net.c creates them by. */
+ * ids (MUPC__K_name) and the names net.c creates them by. The net holds
+ * one object of each kernel in MUPC__KERNELS; the fused products of
+ * MUPC__KEYED_KERNELS get one object per distinct call instead
+ * (mupc__net_kernel_for), so they have ids and names but no net field. */
 #define MUPC__KERNELS(X)                                                       \
   X(ff_first) X(ff_hidden) X(pc_errors) X(out_error) X(pc_update) X(pc_update_adam)      \
   X(bp_backward) X(refresh_act) X(residual) X(rebase) X(adam_update) X(sgd_update)     \
-  X(layer_energy) X(transpose) X(sgemm_errors) X(sgemm_update) X(sgemm_update_adam)   \
-  X(sgemm_ff_first) X(sgemm_ff)
+  X(layer_energy) X(transpose)
+#define MUPC__KEYED_KERNELS(X)                                                 \
+  X(sgemm_errors) X(sgemm_update) X(sgemm_update_adam) X(sgemm_ff_first) X(sgemm_ff)
 enum {
 #define MUPC__KERNEL_ID(name) MUPC__K_##name,
   MUPC__KERNELS(MUPC__KERNEL_ID)
+  MUPC__K_NET, /* the net's own: ids below this */
+  /* so that the keyed kernels' ids go on from MUPC__K_NET, as net.c's
+   * names do */
+  MUPC__K_KEYED_BEFORE = MUPC__K_NET - 1,
+  MUPC__KEYED_KERNELS(MUPC__KERNEL_ID)
 #undef MUPC__KERNEL_ID
   MUPC__K_COUNT
 };
@@ -143,6 +155,7 @@ struct mupc_ctx {
   int tuned; /* cached CLBlast parameters applied */
   mupc_gemm gemm;       /* the provider in use: CLBLAST, HOST or KERNELS */
   int gemm_auto;        /* AUTO off the host: each net measures CLBLAST against KERNELS */
+  int fuse;             /* KERNELS runs the fused products (MUPC_NO_FUSE unset at creation) */
   int host_gemm_ok;     /* a CPU device sharing the host's memory, and a host BLAS */
   int host_native;      /* HOST GEMMs go in as native kernels (else map/unmap) */
   cl_mem_flags mem_flags; /* of every buffer (ALLOC_HOST_PTR where HOST may run) */

@@ -22,7 +22,8 @@ int64_t mupc_net_optim_step(const mupc_net *net) { return net->t; }
 void mupc_net_set_optim_step(mupc_net *net, int64_t t) { net->t = t; }
 
 #define MUPC__KERNEL_NAME(name) #name,
-static const char *const names[MUPC__K_COUNT] = {MUPC__KERNELS(MUPC__KERNEL_NAME)};
+static const char *const names[MUPC__K_COUNT] = {
+    MUPC__KERNELS(MUPC__KERNEL_NAME) MUPC__KEYED_KERNELS(MUPC__KERNEL_NAME)};
 #undef MUPC__KERNEL_NAME
 
 static int make_kernels(mupc_net *net) {
@@ -36,7 +37,7 @@ static int make_kernels(mupc_net *net) {
   int rc = mupc__program_get(net->ctx, files, 5, opts, &prog);
   if (rc) return rc;
   net->prog = prog;
-  for (int i = 0; i < MUPC__K_COUNT; i++) {
+  for (int i = 0; i < MUPC__K_NET; i++) {
     cl_int err;
     net->k.at[i].k = clCreateKernel(prog, names[i], &err);
     if (err != CL_SUCCESS)
@@ -204,7 +205,7 @@ void mupc_net_free(mupc_net *net) {
   clFinish(net->ctx->queue);
   for (size_t i = 0; i < nspec; i++)
     mupc__buffer_free(net->ctx, specs[i].buf, specs[i].floats * sizeof(float));
-  for (int i = 0; i < MUPC__K_COUNT; i++)
+  for (int i = 0; i < MUPC__K_NET; i++)
     if (net->k.at[i].k) clReleaseKernel(net->k.at[i].k);
   for (size_t i = 0; i < net->nkeyed; i++) clReleaseKernel(net->keyed[i].k.k);
   free(net->keyed);
@@ -219,13 +220,10 @@ int mupc__net_kernel_for(mupc_net *net, int id, const int key[8], mupc__kernel *
       *fresh = 0;
       return MUPC_OK;
     }
-  if (net->nkeyed == net->cap_keyed) {
-    const size_t cap = net->cap_keyed ? 2 * net->cap_keyed : 64;
-    mupc__keyed_kernel *grown = realloc(net->keyed, cap * sizeof *grown);
-    if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-    net->keyed = grown;
-    net->cap_keyed = cap;
-  }
+  void *items = net->keyed;
+  const int rc = mupc__room(&items, &net->cap_keyed, net->nkeyed, sizeof *net->keyed);
+  net->keyed = items;
+  if (rc) return rc;
   mupc__keyed_kernel *e = &net->keyed[net->nkeyed];
   cl_int err;
   *e = (mupc__keyed_kernel){.id = id, .k = {.k = clCreateKernel(net->prog, names[id], &err)}};

@@ -19,7 +19,7 @@ typedef union mupc__kernels {
     MUPC__KERNELS(MUPC__KERNEL_FIELD)
 #undef MUPC__KERNEL_FIELD
   };
-  mupc__kernel at[MUPC__K_COUNT];
+  mupc__kernel at[MUPC__K_NET];
 } mupc__kernels;
 
 /* A kernel object for one set of argument values (mupc__net_kernel_for):

@@ -77,6 +77,9 @@ int mupc__gemm_ctx_init(mupc_ctx *ctx) {
   ctx->host_gemm_ok = host_memory && MUPC_HAVE_HOST_BLAS;
   ctx->mem_flags = CL_MEM_READ_WRITE | (host_memory ? CL_MEM_ALLOC_HOST_PTR : 0);
   mupc__gemm_force_map(ctx, 0);
+  /* MUPC_NO_FUSE: the kernels provider's elementwise passes as separate
+   * kernels, for comparison with the fused ones (same result bit for bit). */
+  ctx->fuse = getenv("MUPC_NO_FUSE") == NULL;
   const char *env = getenv("MUPC_GEMM");
   int g = MUPC_GEMM_AUTO;
   if (env && *env && (g = mupc_gemm_from_name(env)) < 0)
@@ -119,24 +122,12 @@ static void CL_CALLBACK probe_fn(void *p) {
   *a->out = a->buf.ptr;
 }
 
-/* Room for one more item in an array of n items of `size` bytes (*cap of
- * them allocated; a first allocation of 32), which *items may move to. */
-static int room(void **items, size_t *cap, size_t n, size_t size) {
-  if (n < *cap) return MUPC_OK;
-  const size_t more = *cap ? 2 * *cap : 32;
-  void *grown = realloc(*items, more * size);
-  if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
-  *items = grown;
-  *cap = more;
-  return MUPC_OK;
-}
-
 /* The table's entry for buf, added (size and address unknown) if absent. */
 static int entry(mupc_ctx *ctx, cl_mem buf, mupc__host_ptr **out) {
   for (size_t i = 0; i < ctx->nhost_ptrs; i++)
     if (ctx->host_ptrs[i].mem == buf) return *out = &ctx->host_ptrs[i], MUPC_OK;
   void *items = ctx->host_ptrs;
-  const int rc = room(&items, &ctx->cap_host_ptrs, ctx->nhost_ptrs, sizeof *ctx->host_ptrs);
+  const int rc = mupc__room(&items, &ctx->cap_host_ptrs, ctx->nhost_ptrs, sizeof *ctx->host_ptrs);
   ctx->host_ptrs = items;
   if (rc) return rc;
   *out = &ctx->host_ptrs[ctx->nhost_ptrs++];
@@ -229,7 +220,7 @@ int mupc__gemm_product(mupc_ctx *ctx, const mupc__gemm_args *g, cl_kernel *k, in
   for (size_t i = 0; i < ctx->nproducts; i++)
     if (same_product(&ctx->products[i].g, g)) return *k = ctx->products[i].k.k, MUPC_OK;
   void *items = ctx->products;
-  const int rc = room(&items, &ctx->cap_products, ctx->nproducts, sizeof *ctx->products);
+  const int rc = mupc__room(&items, &ctx->cap_products, ctx->nproducts, sizeof *ctx->products);
   ctx->products = items;
   if (rc) return rc;
   mupc__product *p = &ctx->products[ctx->nproducts];

@@ -62,9 +62,7 @@ static int host_copy(const mupc_net *net, host_operands *h, cl_mem mem, float **
   for (int i = 0; i < h->n; i++)
     if (h->mem[i] == mem) return *out = h->host[i], MUPC_OK;
   size_t bytes = 0;
-  cl_int err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
-  if (err != CL_SUCCESS)
-    return mupc__fail(err, "%s: host GEMM rate: %s", net->ctx->info.name, mupc_strerror(err));
+  MUPC__TRY(mupc__buffer_bytes(net->ctx, mem, &bytes)); /* noted at allocation */
   if (h->n == 3 * MUPC__HOST_MAX_BUFFERS)
     return mupc__fail(MUPC_EINVAL, "host GEMM rate: more than %d operand buffers",
                       3 * MUPC__HOST_MAX_BUFFERS);

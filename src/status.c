@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MUPC__CL_ERRORS(X)                                                     \
   X(-1, CL_DEVICE_NOT_FOUND) X(-2, CL_DEVICE_NOT_AVAILABLE)                    \
@@ -99,4 +100,14 @@ void mupc__lower(char *dst, const char *s, size_t n) {
   size_t i = 0;
   for (; s[i] && i + 1 < n; i++) dst[i] = (char)tolower((unsigned char)s[i]);
   dst[i] = '\0';
+}
+
+int mupc__room(void **items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return MUPC_OK;
+  const size_t more = *cap ? 2 * *cap : 32;
+  void *grown = realloc(*items, more * size);
+  if (!grown) return mupc__fail(MUPC_ENOMEM, "out of host memory");
+  *items = grown;
+  *cap = more;
+  return MUPC_OK;
 }

@@ -41,10 +41,11 @@ static int output_error(mupc_net *net) {
 }
 
 /* Whether the step runs cl/gemm.cl's fused products: with the
- * library's own GEMM kernel (--gemm kernels), unless MUPC_NO_FUSE is set
- * (the tests compare the two, which must agree bit for bit). */
+ * library's own GEMM kernel (--gemm kernels), unless the context was made
+ * under MUPC_NO_FUSE (the tests compare the two, which must agree bit for
+ * bit). */
 static int fused(const mupc_net *net) {
-  return net->ctx->gemm == MUPC_GEMM_KERNELS && !getenv("MUPC_NO_FUSE");
+  return net->ctx->gemm == MUPC_GEMM_KERNELS && net->ctx->fuse;
 }
 
 /* The feedforward's products with ff_first's and ff_hidden's elementwise
