@@ -106,9 +106,12 @@ else
 fi
 
 # ---- lr_curves.sh: 2 widths, 2 depths (one net shared), 3 lrs x 2 activity lrs, 2 seeds ----
-run "$src/tools/lr_curves.sh" --data "$tmp/data" --widths "8 16" --width-depth 2 --depths "2 3" \
-  --depth-width 8 --lrs "1e-2 1e-1 1" --activity-lrs "0.1 0.5" --lr 1e-1 --activity-lr 0.5 \
-  --params "mupc sp" --seeds "0 1" --steps 12 --batch 32 --device "$dev" --out "$tmp/lc" --jobs 2
+lc() {
+  "$src/tools/lr_curves.sh" --data "$tmp/data" --widths "8 16" --width-depth 2 --depths "2 3" \
+    --depth-width 8 --lrs "1e-2 1e-1 1" --activity-lrs "0.1 0.5" --lr 1e-1 --activity-lr 0.5 \
+    --params "mupc sp" --seeds "0 1" --steps 12 --batch 32 --device "$dev" --out "$tmp/lc" "$@"
+}
+run lc --jobs 2
 if [ "$rc" -ne 0 ]; then
   fail "lr_curves.sh exited $rc"
 else
@@ -127,9 +130,7 @@ else
   if [ "$have_gnuplot" = 1 ]; then
     is_png "$tmp/lc/curves.png" || fail "lr_curves.sh: curves.png missing or not a PNG"
   fi
-  run "$src/tools/lr_curves.sh" --data "$tmp/data" --widths "8 16" --width-depth 2 --depths "2 3" \
-    --depth-width 8 --lrs "1e-2 1e-1 1" --activity-lrs "0.1 0.5" --lr 1e-1 --activity-lr 0.5 \
-    --params "mupc sp" --seeds "0 1" --steps 12 --batch 32 --device "$dev" --out "$tmp/lc"
+  run lc
   { [ "$rc" -eq 0 ] && grep -q "0 runs made, 48 finished before" "$tmp/out"; } ||
     fail "lr_curves.sh: a finished sweep run again made runs (exit $rc)"
 fi
